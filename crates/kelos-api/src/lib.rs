@@ -1,0 +1,1 @@
+//! Kelos API types.

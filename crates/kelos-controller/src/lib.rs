@@ -1,0 +1,1 @@
+//! kelos-controller library.

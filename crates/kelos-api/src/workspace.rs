@@ -1,0 +1,62 @@
+//! `Workspace`: the git repository a Task clones.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::SecretReference;
+
+/// A Workspace is a git repository cloned into each Task's pod, with optional extra remotes
+/// and files written into the clone before the agent starts.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "kelos.dev",
+    version = "v1alpha1",
+    kind = "Workspace",
+    namespaced,
+    doc = "Workspace is a git repository cloned for each Task that references it."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceSpec {
+    /// Clone URL: `https://`, `http://`, `git://` or `git@`.
+    #[schemars(regex(pattern = r"^(https?://|git://|git@).*"))]
+    pub repo: String,
+    /// Branch, tag or commit to check out (`KELOS_BASE_BRANCH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#ref: Option<String>,
+    /// Secret with `GITHUB_TOKEN` (a personal access token) or `appID`, `installationID` and
+    /// `privateKey` (a GitHub App).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretReference>,
+    /// Extra git remotes. `origin` is reserved for the clone source; names are unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self.all(r, r.name != 'origin')", "message": "remote name 'origin' is reserved for the clone source"},
+        {"rule": "self.map(r, r.name).size() == self.size()", "message": "remote names must be unique"}
+    ]))]
+    pub remotes: Option<Vec<GitRemote>>,
+    /// Files written into the clone before the agent starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<WorkspaceFile>>,
+}
+
+/// An extra git remote.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct GitRemote {
+    /// Remote name, e.g. `upstream`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Remote URL: `https://`, `http://`, `git://` or `git@`.
+    #[schemars(regex(pattern = r"^(https?://|git://|git@).*"))]
+    pub url: String,
+}
+
+/// A file written into the clone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct WorkspaceFile {
+    /// Path relative to the repository root.
+    #[schemars(length(min = 1))]
+    pub path: String,
+    /// File content.
+    pub content: String,
+}

@@ -1,1 +1,5 @@
-//! kelos-spawner library.
+//! kelos-spawner: discovers work items and creates and cancels Tasks for them.
+//!
+//! `discover` (I/O: a complete item set or an error) → `plan_cycle` (pure) → apply (I/O).
+
+pub mod item;

@@ -1,0 +1,1 @@
+//! GitHub App installation tokens for Workspaces whose Secret holds an App key.

@@ -1,0 +1,1 @@
+//! Job construction for a Task: pure, no I/O.

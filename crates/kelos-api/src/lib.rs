@@ -11,6 +11,7 @@ pub mod crd;
 mod schema;
 pub mod task;
 pub mod taskspawner;
+pub mod template;
 pub mod workspace;
 
 pub use agentconfig::*;

@@ -3,3 +3,4 @@
 
 pub mod github_app;
 pub mod job;
+pub mod task;

@@ -1,0 +1,111 @@
+//! An owned (not shared) control plane: explicit shutdown stops the processes and cleans up; a
+//! killed owner takes its children with it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kelos_testenv::TestCluster;
+
+fn running(pid: u32) -> bool {
+    // A zombie has exited; it only waits for its (new) parent to reap it.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !running(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[tokio::test]
+async fn shutdown_stops_processes_and_removes_the_temp_dir() {
+    let cluster = TestCluster::start(Vec::new()).await.unwrap();
+    eprintln!("owned control plane up in {}", cluster.start_timings());
+    let pids = cluster.pids();
+    assert_eq!(
+        pids.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        ["etcd", "kube-apiserver"]
+    );
+    assert!(pids.iter().all(|(_, pid)| running(*pid)));
+    let dir = cluster.dir().to_owned();
+    assert!(dir.join("kube-apiserver.log").exists());
+
+    let started = Instant::now();
+    cluster.shutdown();
+    eprintln!("graceful shutdown took {:?}", started.elapsed());
+    for (name, pid) in pids {
+        assert!(!running(pid), "{name} ({pid}) still running");
+    }
+    assert!(!dir.exists(), "{} was not removed", dir.display());
+}
+
+/// The `kelos-cluster` binary comes up with the Kelos CRDs, and when it is SIGKILLed (no
+/// cleanup code runs) its etcd and kube-apiserver die too, through PR_SET_PDEATHSIG.
+#[test]
+fn children_die_with_a_killed_owner() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kelos-cluster"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut pids = Vec::new();
+    let mut kubeconfig = None;
+    let mut kubectl = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        eprintln!("{line}");
+        if let Some(rest) = line.strip_prefix("kelos-cluster: pids ") {
+            pids = rest
+                .split_whitespace()
+                .map(|kv| kv.split_once('=').unwrap().1.parse::<u32>().unwrap())
+                .collect();
+        }
+        if let Some(path) = line.strip_prefix("kelos-cluster: kubectl ") {
+            kubectl = Some(PathBuf::from(path));
+        }
+        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+            kubeconfig = Some(PathBuf::from(path));
+            break;
+        }
+    }
+    let kubeconfig = kubeconfig.expect("kelos-cluster did not print its KUBECONFIG");
+    assert_eq!(pids.len(), 2);
+
+    // The Kelos CRDs are served.
+    let kubectl = kubectl.expect("kelos-cluster did not print its kubectl");
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!("--cache-dir={}", cache.path().display()))
+        .args(["get", "tasks,taskspawners,workspaces,agentconfigs", "-A"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+    child.wait().unwrap();
+    for pid in pids {
+        assert!(
+            wait_gone(pid, Duration::from_secs(10)),
+            "{pid} survived its owner"
+        );
+    }
+    // No exit handler ran, so the temp dir is ours to remove (the next start would sweep it).
+    std::fs::remove_dir_all(kubeconfig.parent().unwrap()).unwrap();
+}

@@ -3,3 +3,5 @@
 //! `discover` (I/O: a complete item set or an error) → `plan_cycle` (pure) → apply (I/O).
 
 pub mod item;
+pub mod naming;
+pub mod planner;

@@ -5,3 +5,6 @@
 pub mod item;
 pub mod naming;
 pub mod planner;
+pub mod cron;
+pub mod github;
+pub mod metrics;

@@ -4,3 +4,4 @@
 pub mod github_app;
 pub mod job;
 pub mod task;
+pub mod taskspawner;

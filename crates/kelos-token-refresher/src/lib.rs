@@ -261,12 +261,6 @@ pub fn write_token_file(path: &Path, token: &str) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(wrap)
 }
 
-/// Whether `path` holds a token (non-empty file). The sidecar's startup probe, so the spawner
-/// container starts only once a token is there.
-pub fn token_file_ready(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0)
-}
-
 /// How long to wait before the next refresh: `interval`, or earlier so the refresh happens at
 /// least [`EXPIRY_MARGIN`] before `expires_at`; never less than [`MIN_REFRESH`].
 pub fn next_refresh(
@@ -435,13 +429,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("GITHUB_TOKEN");
-        assert!(!token_file_ready(&path));
         write_token_file(&path, "ghs_one").unwrap();
         write_token_file(&path, "ghs_two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "ghs_two");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
-        assert!(token_file_ready(&path));
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use kelos_token_refresher::{Config, Exit, run, token_file_ready};
+use kelos_token_refresher::{Config, Exit, run};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -15,11 +15,11 @@ use kelos_token_refresher::{Config, Exit, run, token_file_ready};
 )]
 struct Args {
     /// GitHub App id (the Secret's `appID`).
-    #[arg(long, env = "APP_ID", required_unless_present = "check")]
-    app_id: Option<String>,
+    #[arg(long, env = "APP_ID")]
+    app_id: String,
     /// Installation id (the Secret's `installationID`).
-    #[arg(long, env = "INSTALLATION_ID", required_unless_present = "check")]
-    installation_id: Option<String>,
+    #[arg(long, env = "INSTALLATION_ID")]
+    installation_id: String,
     /// REST API base; `https://<host>/api/v3` for GitHub Enterprise.
     #[arg(long, env = "GITHUB_API_BASE_URL", default_value = kelos_token_refresher::DEFAULT_API_BASE_URL)]
     github_api_base_url: String,
@@ -38,9 +38,6 @@ struct Args {
     /// Pause between initial attempts, in milliseconds.
     #[arg(long, default_value_t = kelos_token_refresher::INITIAL_RETRY_DELAY.as_millis() as u64)]
     initial_retry_delay_ms: u64,
-    /// Exit 0 when the token file holds a token, 1 otherwise (the sidecar's startup probe).
-    #[arg(long)]
-    check: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -54,18 +51,8 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.check {
-        return if token_file_ready(&args.token_file) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
-    }
     init_logging(args.log_format);
-    let mut config = Config::new(
-        args.app_id.unwrap_or_default(),
-        args.installation_id.unwrap_or_default(),
-    );
+    let mut config = Config::new(args.app_id, args.installation_id);
     config.api_base_url = args.github_api_base_url;
     config.private_key_file = args.private_key_file;
     config.token_file = args.token_file;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::SecretValuesSource;
 
-/// An AgentConfig carries what an agent should know and be able to use: an AGENTS.md,
+/// AgentConfigSpec carries what an agent should know and be able to use: an AGENTS.md,
 /// plugins (skills and sub-agents), skills.sh packages and MCP servers.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -16,14 +16,14 @@ use crate::common::SecretValuesSource;
     version = "v1alpha1",
     kind = "AgentConfig",
     namespaced,
-    doc = "AgentConfig holds instructions, plugins, skills and MCP servers injected into agents."
+    doc = "AgentConfig holds instructions (AGENTS.md), plugins, skills and MCP servers injected into the agents of the Tasks that reference it."
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AgentConfigSpec {
     /// Instructions written to the agent's native AGENTS.md location (`KELOS_AGENTS_MD`).
     #[serde(default, rename = "agentsMD", skip_serializing_if = "Option::is_none")]
     pub agents_md: Option<String>,
-    /// Plugin bundles, each in `/kelos/plugin/<name>`.
+    /// Plugin bundles (skills and sub-agents), each written to `/kelos/plugin/<name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<Vec<PluginSpec>>,
     /// skills.sh packages installed before the agent starts.
@@ -37,7 +37,7 @@ pub struct AgentConfigSpec {
 /// A plugin bundle.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct PluginSpec {
-    /// Directory name under `/kelos/plugin`.
+    /// Plugin name, the directory under `/kelos/plugin`; no `/`, `\`, `.` or `..`.
     #[schemars(length(min = 1))]
     pub name: String,
     /// Skills, each written to `skills/<name>/SKILL.md`.
@@ -51,30 +51,30 @@ pub struct PluginSpec {
 /// A skill inside a plugin.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct SkillDefinition {
-    /// Skill name.
+    /// Skill name, the directory under `skills/`.
     #[schemars(length(min = 1))]
     pub name: String,
-    /// SKILL.md content.
+    /// Content of the skill's SKILL.md.
     pub content: String,
 }
 
 /// A sub-agent inside a plugin.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct AgentDefinition {
-    /// Agent name.
+    /// Sub-agent name, the file `agents/<name>.md`.
     #[schemars(length(min = 1))]
     pub name: String,
-    /// Agent definition (markdown).
+    /// The sub-agent's definition (markdown).
     pub content: String,
 }
 
 /// A skills.sh package.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct SkillsShSpec {
-    /// Package source, `owner/repo`.
+    /// Package source, `owner/repo` (installed with `npx skills add`).
     #[schemars(length(min = 1))]
     pub source: String,
-    /// One skill of the package; unset installs all.
+    /// One skill of the package (`-s`); unset installs all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill: Option<String>,
 }
@@ -83,8 +83,11 @@ pub struct SkillsShSpec {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum McpServerType {
+    /// A local command speaking MCP on stdin and stdout.
     Stdio,
+    /// Streamable HTTP.
     Http,
+    /// Server-sent events.
     Sse,
 }
 
@@ -92,19 +95,19 @@ pub enum McpServerType {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct McpServerSpec {
-    /// Server name (key in the MCP configuration).
+    /// Server name, its key in the MCP configuration; unique.
     #[schemars(length(min = 1))]
     pub name: String,
-    /// stdio, http or sse.
+    /// Transport: stdio (a command), http or sse (a URL).
     #[serde(rename = "type")]
     pub type_: McpServerType,
-    /// Command (stdio).
+    /// Command to start (stdio).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// Arguments (stdio).
+    /// Arguments of the command (stdio).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    /// URL (http, sse).
+    /// Server URL (http, sse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// HTTP headers (http, sse).
@@ -113,7 +116,7 @@ pub struct McpServerSpec {
     /// Headers read from a Secret; its values win over `headers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers_from: Option<SecretValuesSource>,
-    /// Environment (stdio).
+    /// Environment of the command (stdio).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
     /// Environment read from a Secret; its values win over `env`.

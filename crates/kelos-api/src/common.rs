@@ -28,7 +28,8 @@ pub struct AgentConfigReference {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretValuesSource {
-    /// The Secret whose data is read; every key becomes an entry.
+    /// Secret in the same namespace whose every key becomes an entry; its values win over
+    /// inline ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretReference>,
 }

@@ -2,17 +2,22 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
+use serde_json::Value;
 
 use crate::{AgentConfig, Task, TaskSpawner, Workspace};
 
-/// Every Kelos CRD, in a stable order (file names follow `<plural>.yaml`).
+/// Every Kelos CRD, in a stable order (file names follow `<plural>.yaml`). Use this rather than
+/// `Task::crd()`: it also normalises the schemas (see [`normalise`]).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         AgentConfig::crd(),
         Task::crd(),
         TaskSpawner::crd(),
         Workspace::crd(),
     ]
+    .into_iter()
+    .map(normalise)
+    .collect()
 }
 
 /// A CRD as the YAML document `crdgen` writes.
@@ -24,4 +29,45 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> String {
 /// The file name a CRD is written to.
 pub fn file_name(crd: &CustomResourceDefinition) -> String {
     format!("{}.yaml", crd.spec.names.plural)
+}
+
+/// Drops the `nullable: true` kube-derive puts on every `Option` field. Without it the
+/// apiserver prunes an explicit `null` (then applies the default), as the original's CRDs do;
+/// with it a `null` would be stored and reach CEL rules and defaulted non-`Option` fields.
+fn normalise(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(&crd).expect("a CRD serialises to JSON");
+    if let Some(versions) = value
+        .pointer_mut("/spec/versions")
+        .and_then(Value::as_array_mut)
+    {
+        for version in versions {
+            if let Some(schema) = version.pointer_mut("/schema/openAPIV3Schema") {
+                strip_nullable(schema);
+            }
+        }
+    }
+    serde_json::from_value(value).expect("a normalised CRD is still a CRD")
+}
+
+/// Walks schema nodes only, so a property that happens to be named `nullable` is left alone.
+fn strip_nullable(node: &mut Value) {
+    let Some(map) = node.as_object_mut() else {
+        return;
+    };
+    map.remove("nullable");
+    for key in ["properties", "patternProperties"] {
+        if let Some(children) = map.get_mut(key).and_then(Value::as_object_mut) {
+            children.values_mut().for_each(strip_nullable);
+        }
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(child) = map.get_mut(key) {
+            strip_nullable(child);
+        }
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(children) = map.get_mut(key).and_then(Value::as_array_mut) {
+            children.iter_mut().for_each(strip_nullable);
+        }
+    }
 }

@@ -1,16 +1,6 @@
-//! Schema fragments schemars cannot derive in a form the apiserver accepts as structural.
+//! Schema fragments schemars cannot derive in the form the CRD needs.
 
 use schemars::{Schema, SchemaGenerator, json_schema};
-
-/// `status.phase`: a plain string enum. Deriving it from `Option<TaskPhase>` would put `null`
-/// into the enum list, which the apiserver rejects.
-pub fn task_phase(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "string",
-        "enum": ["Pending", "Running", "Succeeded", "Failed", "Waiting", "Cancelled"],
-        "description": "Phase of the Task: Pending, Running, Succeeded, Failed, Waiting or Cancelled. Succeeded, Failed and Cancelled are terminal."
-    })
-}
 
 /// `metav1.Condition` lists are maps keyed by `type`, so server-side apply merges them per type.
 pub fn conditions(generator: &mut SchemaGenerator) -> Schema {
@@ -22,4 +12,9 @@ pub fn conditions(generator: &mut SchemaGenerator) -> Schema {
         serde_json::json!(["type"]),
     );
     schema
+}
+
+/// A Go `int` counter: `integer` without a format, as in the original CRD.
+pub fn counter(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "integer" })
 }

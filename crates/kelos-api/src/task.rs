@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{AgentConfigReference, SecretReference, WorkspaceReference};
+pub use crate::phase::TaskPhase;
 
 /// The coding agent a Task runs. Selects the default image, the credential variable names and
 /// the name of the agent container.
@@ -57,15 +58,27 @@ pub enum CredentialType {
     Oauth,
 }
 
+impl CredentialType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialType::ApiKey => "api-key",
+            CredentialType::Oauth => "oauth",
+        }
+    }
+}
+
 /// The agent's credentials.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
-    /// `api-key` or `oauth`; picks the environment variable the agent reads (for example
-    /// `ANTHROPIC_API_KEY` or `CLAUDE_CODE_OAUTH_TOKEN` for claude-code).
+    /// `api-key` or `oauth`. Picks the environment variable the agent reads its secret from:
+    /// claude-code `ANTHROPIC_API_KEY` / `CLAUDE_CODE_OAUTH_TOKEN`, codex `CODEX_API_KEY` /
+    /// `CODEX_AUTH_JSON`, gemini `GEMINI_API_KEY`, opencode `OPENCODE_API_KEY`, cursor
+    /// `CURSOR_API_KEY`.
     #[serde(rename = "type")]
     pub type_: CredentialType,
-    /// Secret holding a key named exactly like that environment variable.
+    /// Secret in the Task's namespace holding a key named exactly like that environment
+    /// variable (for example `ANTHROPIC_API_KEY`).
     pub secret_ref: SecretReference,
 }
 
@@ -73,15 +86,17 @@ pub struct Credentials {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodOverrides {
-    /// Compute resources of the agent container.
+    /// Compute resources (requests, limits) of the agent container, copied verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
-    /// Deadline for the Job in seconds (Job `spec.activeDeadlineSeconds`). At least 1.
+    /// Deadline of the Job in seconds (the Job's `spec.activeDeadlineSeconds`); the agent is
+    /// stopped and the Task fails when it is exceeded. At least 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub active_deadline_seconds: Option<i64>,
     /// Extra environment variables for the agent container. Entries named like a built-in
-    /// variable are dropped: built-ins win.
+    /// variable (`KELOS_*`, the credential variables, `GITHUB_TOKEN`, ...) are dropped:
+    /// built-ins win.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<EnvVar>>,
     /// Node selector of the agent pod.
@@ -89,9 +104,8 @@ pub struct PodOverrides {
     pub node_selector: Option<BTreeMap<String, String>>,
 }
 
-/// A Task runs one AI coding agent in a Kubernetes Job, optionally on a freshly cloned git
-/// Workspace. The spec is immutable; cancel a running Task by setting `status.phase` to
-/// `Cancelled` through the status subresource.
+/// TaskSpec is what a Task runs. It is immutable after creation; cancel a Task by setting
+/// `status.phase` to `Cancelled` through the status subresource.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "kelos.dev",
@@ -99,7 +113,7 @@ pub struct PodOverrides {
     kind = "Task",
     namespaced,
     status = "TaskStatus",
-    doc = "Task runs one AI coding agent in a Kubernetes Job. Cancel it by setting status.phase to Cancelled through the status subresource.",
+    doc = "Task runs one AI coding agent (Claude Code, Codex, Gemini, OpenCode, Cursor or a custom image) in a Kubernetes Job, optionally on a freshly cloned git Workspace. Cancel it by setting status.phase to Cancelled through the status subresource.",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Branch","type":"string","jsonPath":".spec.branch","priority":1}"#,
@@ -110,94 +124,63 @@ pub struct PodOverrides {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "Task spec is immutable after creation"}]))]
 pub struct TaskSpec {
-    /// Agent type: claude-code, codex, gemini, opencode or cursor.
+    /// Agent type: claude-code, codex, gemini, opencode or cursor. Selects the default image
+    /// and the credential variable names; it is also the agent container's name.
     #[serde(rename = "type")]
     pub type_: AgentType,
     /// The prompt given to the agent. With `dependsOn` it is a Go template over the
-    /// dependencies' results, e.g. `{{index .Deps "scaffold" "Results" "branch"}}`.
+    /// dependencies' outputs, e.g. `{{index .Deps "scaffold" "Results" "branch"}}`.
     pub prompt: String,
-    /// How the agent authenticates.
+    /// How the agent authenticates: a credential type and the Secret holding the key or token.
     pub credentials: Credentials,
-    /// Model the agent uses (`KELOS_MODEL`).
+    /// Model the agent uses (`KELOS_MODEL`); unset: the agent's own default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Agent image; defaults to the controller's image for the agent type.
+    /// Agent image; unset: the controller's image for the agent type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// Workspace (git repository) cloned for the agent.
+    /// Workspace (git repository) cloned into the pod before the agent starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_ref: Option<WorkspaceReference>,
     /// AgentConfig (instructions, plugins, skills, MCP servers) injected into the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_config_ref: Option<AgentConfigReference>,
-    /// Names of Tasks in the same namespace that must succeed before this Task starts.
+    /// Names of Tasks in the same namespace that must succeed before this Task starts; the
+    /// Task waits (phase Waiting) until then and fails if one of them fails or is cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<String>>,
-    /// Git branch the agent works on. Tasks on the same workspace and branch run one at a time.
+    /// Git branch the agent works on (`KELOS_BRANCH`). Tasks on the same workspace and branch
+    /// run one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
-    /// Upstream repository (`owner/repo`) for fork workflows (`KELOS_UPSTREAM_REPO`).
+    /// Upstream repository (`owner/repo`) for fork workflows (`KELOS_UPSTREAM_REPO`); used only
+    /// with a workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_repo: Option<String>,
-    /// Deletes the Task this many seconds after it finished (Succeeded, Failed or Cancelled).
-    /// Unset: never deleted.
+    /// Deletes the Task this many seconds after it finished (Succeeded, Failed or Cancelled),
+    /// counted from `status.completionTime`. Unset: never deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub ttl_seconds_after_finished: Option<i32>,
-    /// Customisation of the agent's pod.
+    /// Customisation of the agent's pod: resources, deadline, env, node selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_overrides: Option<PodOverrides>,
 }
 
-/// Lifecycle phase of a Task.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum TaskPhase {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Waiting,
-    Cancelled,
-}
-
-impl TaskPhase {
-    /// The only place that knows which phases are final. Nothing moves a Task out of one.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskPhase::Succeeded | TaskPhase::Failed | TaskPhase::Cancelled
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskPhase::Pending => "Pending",
-            TaskPhase::Running => "Running",
-            TaskPhase::Succeeded => "Succeeded",
-            TaskPhase::Failed => "Failed",
-            TaskPhase::Waiting => "Waiting",
-            TaskPhase::Cancelled => "Cancelled",
-        }
-    }
-}
-
-impl std::fmt::Display for TaskPhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Observed state of a Task.
+/// TaskStatus is the observed state of a Task. Writers condition every write on what they read;
+/// the schema refuses any write that moves a Task out of a terminal phase.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "!has(oldSelf.phase) || !(oldSelf.phase in ['Succeeded', 'Failed', 'Cancelled']) || (has(self.phase) && self.phase == oldSelf.phase)",
-    "message": "a Task in a terminal phase (Succeeded, Failed, Cancelled) cannot change phase"
+    "rule": crate::phase::terminal_phase_rule(),
+    "message": crate::phase::terminal_phase_message(),
 }]))]
 pub struct TaskStatus {
-    /// Pending, Running, Succeeded, Failed, Waiting or Cancelled.
+    /// Pending, Running, Succeeded, Failed, Waiting or Cancelled. Succeeded, Failed and
+    /// Cancelled are terminal: once reached, the phase never changes. Set `Cancelled` (with
+    /// `cancelledBy` and `message`) through the status subresource to cancel the Task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::task_phase")]
+    #[schemars(schema_with = "crate::phase::task_phase_schema")]
     pub phase: Option<TaskPhase>,
     /// Name of the Job running the agent (equals the Task name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,23 +191,26 @@ pub struct TaskStatus {
     /// When the agent started running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
-    /// When the Task reached a terminal phase.
+    /// When the Task reached a terminal phase; the TTL counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
-    /// Human-readable reason for the current phase.
+    /// Human-readable reason for the current phase (for a cancelled Task: why it was cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Lines the agent printed between the output markers.
+    /// Lines the agent printed between the `---KELOS_OUTPUTS_START---` and
+    /// `---KELOS_OUTPUTS_END---` markers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Vec<String>>,
-    /// `key: value` pairs parsed from the outputs (branch, pr, commit, cost-usd, ...).
+    /// `key: value` pairs parsed from the outputs (branch, pr, commit, cost-usd, ...); dependent
+    /// Tasks read them as `{{index .Deps "<task>" "Results" "<key>"}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<BTreeMap<String, String>>,
-    /// Who cancelled the Task: `user`, or `spawner:<taskspawner-name>`.
+    /// Who cancelled the Task: `user` for people (filled in by the controller when a writer
+    /// leaves it empty), `spawner:<taskspawner-name>` for a TaskSpawner's cancellation policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<String>,
-    /// Seconds the cancelled agent gets between SIGTERM and SIGKILL (0: at once). Written
-    /// together with `phase: Cancelled`; unset means the pod's own termination grace period.
+    /// Seconds the cancelled agent gets between SIGTERM and SIGKILL (0: killed at once), written
+    /// together with `phase: Cancelled`. Unset: the pod's own terminationGracePeriodSeconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub cancellation_grace_period_seconds: Option<i64>,

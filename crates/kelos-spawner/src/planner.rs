@@ -586,7 +586,13 @@ pub fn plan_cycle(
         policy.on_source_removed == CancellationAction::Cancel && !ctx.spec.is_cron();
     let spawner = ctx.spawner_name;
 
-    let views: Vec<TaskView<'_>> = existing.iter().map(TaskView::new).collect();
+    // The shell lists by label already; checking again keeps another spawner's Tasks out of
+    // every decision even if a caller passes them in.
+    let views: Vec<TaskView<'_>> = existing
+        .iter()
+        .filter(|t| label(t, LABEL_TASKSPAWNER) == Some(spawner))
+        .map(TaskView::new)
+        .collect();
     let mut planner = Planner {
         ctx,
         actions: Vec::new(),
@@ -829,3 +835,6 @@ fn blocks_by_us(task: &Task, spawner: &str) -> bool {
 pub fn count_active(existing: &[Task]) -> i64 {
     existing.iter().filter(|t| !t.is_terminal()).count() as i64
 }
+
+#[cfg(test)]
+mod tests;

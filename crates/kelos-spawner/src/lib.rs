@@ -5,6 +5,9 @@
 pub mod item;
 pub mod naming;
 pub mod planner;
+pub mod status;
+pub mod reporting;
+pub mod cycle;
 pub mod cron;
 pub mod github;
 pub mod metrics;

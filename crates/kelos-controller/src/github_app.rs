@@ -333,19 +333,38 @@ impl TokenClient {
                 message: error_message(&body),
             });
         }
-        let token: InstallationToken =
-            serde_json::from_slice(&body).map_err(|_| GitHubAppError::InvalidResponse {
-                url: url.clone(),
-                reason: "expected JSON with a string \"token\" and an RFC 3339 \"expires_at\"",
-            })?;
-        if token.token.is_empty() {
-            return Err(GitHubAppError::InvalidResponse {
-                url,
-                reason: "the token is empty",
-            });
-        }
-        Ok(token)
+        parse_token_body(&body, &url)
     }
+}
+
+/// The whole exchange for a Workspace: credentials from its Secret's `data`, the API base URL
+/// for its repository (or `base_url_override`), then [`TokenClient::installation_token`].
+pub async fn workspace_installation_token(
+    client: &TokenClient,
+    repo_url: &str,
+    base_url_override: Option<&str>,
+    secret_data: &BTreeMap<String, ByteString>,
+) -> Result<InstallationToken, GitHubAppError> {
+    let creds = AppCredentials::from_secret_data(secret_data)?;
+    client
+        .installation_token(&api_base_url(repo_url, base_url_override), &creds)
+        .await
+}
+
+/// The token of a 201 body; errors never echo the body.
+fn parse_token_body(body: &[u8], url: &str) -> Result<InstallationToken, GitHubAppError> {
+    let token: InstallationToken =
+        serde_json::from_slice(body).map_err(|_| GitHubAppError::InvalidResponse {
+            url: url.to_string(),
+            reason: "expected JSON with a string \"token\" and an RFC 3339 \"expires_at\"",
+        })?;
+    if token.token.is_empty() {
+        return Err(GitHubAppError::InvalidResponse {
+            url: url.to_string(),
+            reason: "the token is empty",
+        });
+    }
+    Ok(token)
 }
 
 fn transport_reason(e: &hyper_util::client::legacy::Error) -> String {
@@ -399,5 +418,54 @@ pub fn desired_token_secret(task: &Task, token: &InstallationToken) -> Secret {
             token.token.clone(),
         )])),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bodies() {
+        let ok = parse_token_body(
+            br#"{"token":"ghs_abc","expires_at":"2026-01-02T03:04:05Z","permissions":{}}"#,
+            "u",
+        )
+        .unwrap();
+        assert_eq!(ok.token, "ghs_abc");
+        assert_eq!(ok.expires_at.to_rfc3339(), "2026-01-02T03:04:05+00:00");
+        for bad in [
+            &br#"{"token":"ghs_abc","#[..],
+            br#"{"token":12345,"expires_at":"2026-01-02T03:04:05Z"}"#,
+            br#"{"token":"ghs_abc","expires_at":"soon"}"#,
+            br#"{"token":"","expires_at":"2026-01-02T03:04:05Z"}"#,
+            b"null",
+        ] {
+            let err = parse_token_body(bad, "u").unwrap_err();
+            assert!(matches!(err, GitHubAppError::InvalidResponse { .. }));
+            let text = format!("{err} {err:?}");
+            assert!(
+                !text.contains("ghs_abc") && !text.contains("12345"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_messages_use_only_the_message_field() {
+        assert_eq!(
+            error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#),
+            "Bad credentials"
+        );
+        assert_eq!(
+            error_message(b"<html>secret</html>"),
+            "no error message in the response"
+        );
+        assert_eq!(
+            error_message(&[b'{'; 3]),
+            "no error message in the response"
+        );
+        let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(500));
+        assert_eq!(error_message(long.as_bytes()).len(), 200);
     }
 }

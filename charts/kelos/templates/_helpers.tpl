@@ -25,3 +25,12 @@ app.kubernetes.io/component: manager
 {{- $tag := index . 1 -}}
 {{- if $tag -}}{{ printf "%s:%s" $repo $tag }}{{- else -}}{{ $repo }}{{- end -}}
 {{- end -}}
+
+{{/* A map with every value made a string (annotation and label values must be strings). */}}
+{{- define "kelos.stringMap" -}}
+{{- $out := dict -}}
+{{- range $k, $v := . -}}
+{{- $_ := set $out $k (toString $v) -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}

@@ -275,17 +275,19 @@ impl Spawner {
 
     /// Applies the planned actions, writes status and reports.
     pub async fn apply(&self, prepared: Prepared) -> Result<CycleReport, CycleError> {
-        let Prepared {
-            spawner,
-            discovery,
-            actions,
-            now,
-            source,
-            ..
-        } = prepared;
+        let actions = prepared.actions.clone();
+        let mut report = self.apply_actions(&prepared, actions).await;
+        self.finish(&prepared, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Applies `actions` (normally `prepared.actions`) in order; writes no status. Tests use
+    /// it with a subset to stop a spawner part-way (e.g. after a cancel, before its create).
+    pub async fn apply_actions(&self, prepared: &Prepared, actions: Vec<Action>) -> CycleReport {
+        let spawner = &prepared.spawner;
         let mut report = CycleReport {
             suspended: spawner.spec.is_suspended(),
-            poll_interval: poll_interval(&spawner),
+            poll_interval: poll_interval(spawner),
             ..Default::default()
         };
         let grace = i64::from(
@@ -352,7 +354,9 @@ impl Spawner {
                     resource_version,
                     item,
                 } => {
-                    let Some(message) = self.verify_removed(source.as_ref(), &name, &item).await
+                    let Some(message) = self
+                        .verify_removed(prepared.source.as_ref(), &name, &item)
+                        .await
                     else {
                         continue;
                     };
@@ -391,9 +395,17 @@ impl Spawner {
                 }
             }
         }
+        report
+    }
 
-        let outcome_active;
-        let outcome = match &discovery {
+    /// Writes the TaskSpawner status for the cycle and reports to GitHub.
+    async fn finish(
+        &self,
+        prepared: &Prepared,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let spawner = &prepared.spawner;
+        let outcome = match &prepared.discovery {
             _ if report.suspended => Outcome::Suspended,
             Err(e) => {
                 report.discovery_error = Some(e.to_string());
@@ -402,7 +414,7 @@ impl Spawner {
             Ok(items) => {
                 report.discovered = Some(items.len());
                 // Counted from a fresh list: exact whatever happened to individual writes.
-                outcome_active = self
+                let active = self
                     .list_tasks()
                     .await?
                     .iter()
@@ -412,16 +424,17 @@ impl Spawner {
                     discovered: items.len(),
                     created: report.created.len() as i64,
                     cancelled: report.cancelled.len() as i64,
-                    active: outcome_active,
+                    active,
                 }
             }
         };
-        self.write_status(&spawner, &outcome, now).await?;
+        self.write_status(spawner, &outcome, prepared.now).await?;
 
+        // The original reports after every cycle, also while suspended.
         if crate::planner::reporting_enabled(&spawner.spec) {
             self.report_to_github().await;
         }
-        Ok(report)
+        Ok(())
     }
 
     fn record_cancel(

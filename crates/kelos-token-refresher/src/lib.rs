@@ -262,18 +262,20 @@ pub fn write_token_file(path: &Path, token: &str) -> Result<(), Error> {
 }
 
 /// How long to wait before the next refresh: `interval`, or earlier so the refresh happens at
-/// least [`EXPIRY_MARGIN`] before `expires_at`; never less than [`MIN_REFRESH`].
+/// least [`EXPIRY_MARGIN`] before `expires_at` (but not sooner than [`MIN_REFRESH`] from now,
+/// whatever the expiry says).
 pub fn next_refresh(
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     interval: Duration,
 ) -> Duration {
-    let mut wait = interval;
-    if let Some(expires_at) = expires_at {
-        let left = (expires_at - now).to_std().unwrap_or(Duration::ZERO);
-        wait = wait.min(left.saturating_sub(EXPIRY_MARGIN));
+    match expires_at {
+        None => interval,
+        Some(expires_at) => {
+            let left = (expires_at - now).to_std().unwrap_or(Duration::ZERO);
+            interval.min(left.saturating_sub(EXPIRY_MARGIN).max(MIN_REFRESH))
+        }
     }
-    wait.max(MIN_REFRESH)
 }
 
 /// Everything the refresher needs.
@@ -287,6 +289,8 @@ pub struct Config {
     pub refresh_interval: Duration,
     pub initial_attempts: u32,
     pub initial_retry_delay: Duration,
+    /// First wait after a failed refresh; doubles up to [`RETRY_BACKOFF_MAX`].
+    pub retry_backoff: Duration,
 }
 
 impl Config {
@@ -300,6 +304,7 @@ impl Config {
             refresh_interval: REFRESH_INTERVAL,
             initial_attempts: INITIAL_ATTEMPTS,
             initial_retry_delay: INITIAL_RETRY_DELAY,
+            retry_backoff: RETRY_BACKOFF_START,
         }
     }
 }
@@ -370,7 +375,7 @@ pub async fn run(config: &Config, shutdown: impl std::future::Future<Output = ()
         return Exit::InitialFailure;
     }
 
-    let mut backoff = RETRY_BACKOFF_START;
+    let mut backoff = config.retry_backoff;
     let mut wait = next_refresh(expires_at, Utc::now(), config.refresh_interval);
     loop {
         tracing::debug!(?wait, "next refresh");
@@ -383,13 +388,13 @@ pub async fn run(config: &Config, shutdown: impl std::future::Future<Output = ()
             result = refresh_once(config, &client) => match result {
                 Ok(expiry) => {
                     tracing::info!(expires_at = ?expiry, "refreshed the installation token");
-                    backoff = RETRY_BACKOFF_START;
+                    backoff = config.retry_backoff;
                     wait = next_refresh(expiry, Utc::now(), config.refresh_interval);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "refreshing the installation token failed");
                     wait = backoff;
-                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX.max(config.retry_backoff));
                 }
             },
         }
@@ -420,6 +425,9 @@ mod tests {
         // Already (nearly) expired or a skewed clock: the floor.
         let wait = next_refresh(Some(t("2026-01-01T00:05:00Z")), now, REFRESH_INTERVAL);
         assert_eq!(wait, MIN_REFRESH);
+        // A short configured interval still wins.
+        let wait = next_refresh(Some(t("2026-01-01T00:05:00Z")), now, Duration::from_secs(1));
+        assert_eq!(wait, Duration::from_secs(1));
         let wait = next_refresh(Some(t("2025-12-31T00:00:00Z")), now, REFRESH_INTERVAL);
         assert_eq!(wait, MIN_REFRESH);
     }

@@ -38,6 +38,9 @@ struct Args {
     /// Pause between initial attempts, in milliseconds.
     #[arg(long, default_value_t = kelos_token_refresher::INITIAL_RETRY_DELAY.as_millis() as u64)]
     initial_retry_delay_ms: u64,
+    /// First wait after a failed refresh, in milliseconds (doubles up to 5 minutes).
+    #[arg(long, default_value_t = kelos_token_refresher::RETRY_BACKOFF_START.as_millis() as u64)]
+    retry_backoff_ms: u64,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     config.refresh_interval = Duration::from_secs(args.refresh_interval_seconds.max(1));
     config.initial_attempts = args.initial_attempts.max(1);
     config.initial_retry_delay = Duration::from_millis(args.initial_retry_delay_ms);
+    config.retry_backoff = Duration::from_millis(args.retry_backoff_ms.max(1));
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -13,7 +13,16 @@ use crate::process::{Process, Spec, log_tail};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn spec(bin_dir: &Path, dir: &Path, pki: &PkiFiles, etcd_url: &str, port: u16) -> Spec {
+/// `full`: the simulated-cluster tier, where kube-controller-manager creates default
+/// ServiceAccounts, so the ServiceAccount admission plugin stays on.
+pub fn spec(
+    bin_dir: &Path,
+    dir: &Path,
+    pki: &PkiFiles,
+    etcd_url: &str,
+    port: u16,
+    full: bool,
+) -> Spec {
     let mut args = vec![
         format!("--etcd-servers={etcd_url}"),
         format!("--cert-dir={}", dir.join("apiserver-certs").display()),
@@ -27,8 +36,6 @@ pub fn spec(bin_dir: &Path, dir: &Path, pki: &PkiFiles, etcd_url: &str, port: u1
         // RBAC only: tests check real authorization (`kubectl auth can-i`); admin is
         // system:masters and bypasses it.
         "--authorization-mode=RBAC".into(),
-        // No controller-manager creates default ServiceAccounts in this tier.
-        "--disable-admission-plugins=ServiceAccount".into(),
         format!("--service-account-issuer=https://127.0.0.1:{port}/"),
         format!("--service-account-key-file={}", pki.sa_public_key.display()),
         format!(
@@ -36,6 +43,10 @@ pub fn spec(bin_dir: &Path, dir: &Path, pki: &PkiFiles, etcd_url: &str, port: u1
             pki.sa_private_key.display()
         ),
     ];
+    if !full {
+        // No controller-manager creates default ServiceAccounts in the envtest tier.
+        args.push("--disable-admission-plugins=ServiceAccount".into());
+    }
     if let Some(ip) = advertise_address() {
         args.push(format!("--advertise-address={ip}"));
     }
@@ -44,6 +55,7 @@ pub fn spec(bin_dir: &Path, dir: &Path, pki: &PkiFiles, etcd_url: &str, port: u1
         program: bin_dir.join("kube-apiserver"),
         args,
         log: dir.join("kube-apiserver.log"),
+        env: Vec::new(),
     }
 }
 

@@ -1,4 +1,6 @@
-//! `TestCluster`: etcd + kube-apiserver on loopback, CRDs installed, an admin kubeconfig.
+//! `TestCluster`: etcd + kube-apiserver on loopback, CRDs installed, an admin kubeconfig; in the
+//! simulated-cluster ("full") tier also kube-controller-manager, kube-scheduler and KWOK with one
+//! fake node.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -18,7 +20,7 @@ use tempfile::TempDir;
 use crate::error::{Error, Result};
 use crate::pki::Pki;
 use crate::process::{Process, free_ports};
-use crate::{apiserver, bins, crds, etcd, kubeconfig, workdir};
+use crate::{apiserver, bins, controllers, crds, etcd, kubeconfig, kwok, workdir};
 
 /// Set to keep the temp dir (logs, certs, kubeconfig) after a successful run too.
 pub const KEEP_ENV: &str = "KELOS_TESTENV_KEEP";
@@ -34,6 +36,10 @@ pub struct StartTimings {
     pub etcd: Duration,
     pub apiserver: Duration,
     pub crds: Duration,
+    /// Full tier only (zero otherwise): from starting kube-controller-manager, kube-scheduler
+    /// and kwok until both are healthy, the fake node is Ready and schedulable, and
+    /// ServiceAccount `default/default` exists.
+    pub simulation: Duration,
     pub total: Duration,
     /// Starts retried because a probed port was taken before the process bound it.
     pub retries: u32,
@@ -43,13 +49,20 @@ impl fmt::Display for StartTimings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:.2}s (etcd {:.2}s, kube-apiserver {:.2}s, CRDs {:.2}s; locating binaries {:.2}s",
+            "{:.2}s (etcd {:.2}s, kube-apiserver {:.2}s, CRDs {:.2}s",
             self.total.as_secs_f64(),
             self.etcd.as_secs_f64(),
             self.apiserver.as_secs_f64(),
             self.crds.as_secs_f64(),
-            self.binaries.as_secs_f64(),
         )?;
+        if !self.simulation.is_zero() {
+            write!(
+                f,
+                ", controller-manager + scheduler + kwok + node Ready {:.2}s",
+                self.simulation.as_secs_f64()
+            )?;
+        }
+        write!(f, "; locating binaries {:.2}s", self.binaries.as_secs_f64())?;
         if self.retries > 0 {
             write!(f, "; {} port-conflict retries", self.retries)?;
         }
@@ -68,6 +81,8 @@ pub struct TestCluster {
     /// In start order; stopped in reverse.
     processes: Vec<Process>,
     timings: StartTimings,
+    /// The simulated-cluster tier (KCM, scheduler, kwok).
+    full: bool,
     keep: AtomicBool,
     stopped: AtomicBool,
     namespaces: AtomicU64,
@@ -81,10 +96,45 @@ impl TestCluster {
         let bin_dir = tokio::task::spawn_blocking(bins::locate)
             .await
             .map_err(|e| Error::Binaries(format!("locating the binaries panicked: {e}")))??;
-        let binaries = began.elapsed();
+        Self::start_tier(bin_dir, None, began.elapsed(), &crds).await
+    }
+
+    /// The simulated cluster ("full tier"): etcd, kube-apiserver (with the ServiceAccount
+    /// admission plugin), kube-controller-manager (all default controllers: Job, garbage
+    /// collector, namespace, ServiceAccount, ttl-after-finished, ...), kube-scheduler and KWOK
+    /// with one fake node, [`kwok::NODE_NAME`](crate::kwok::NODE_NAME). Jobs really create Pods
+    /// that are scheduled, run and finish as the stages in [`crate::kwok`] describe; garbage
+    /// collection and namespace deletion work. Returns once both controllers are healthy, the
+    /// node is Ready and schedulable, ServiceAccount `default/default` exists and `crds` are
+    /// usable. The CRDs are installed before kube-controller-manager starts, so its garbage
+    /// collector knows them from the start (CRDs installed later are picked up by its periodic
+    /// discovery, within about 30 s).
+    ///
+    /// Builds kwok (and the rest) first on a cold cache: `hack/test-bins.sh --full`.
+    pub async fn start_full(crds: Vec<CustomResourceDefinition>) -> Result<TestCluster> {
+        let began = Instant::now();
+        let (bin_dir, kwok_dir) = tokio::task::spawn_blocking(|| {
+            Ok::<_, Error>((bins::locate_full()?, bins::locate_kwok()?))
+        })
+        .await
+        .map_err(|e| Error::Binaries(format!("locating the binaries panicked: {e}")))??;
+        Self::start_tier(bin_dir, Some(kwok_dir), began.elapsed(), &crds).await
+    }
+
+    /// [`TestCluster::start_full`] with the Kelos CRDs (`kelos_api::crds()`).
+    pub async fn kelos_full() -> Result<TestCluster> {
+        Self::start_full(kelos_api::crds()).await
+    }
+
+    async fn start_tier(
+        bin_dir: PathBuf,
+        kwok_dir: Option<PathBuf>,
+        binaries: Duration,
+        crds: &[CustomResourceDefinition],
+    ) -> Result<TestCluster> {
         let mut retries = 0;
         loop {
-            match Self::start_once(&bin_dir, &crds).await {
+            match Self::start_once(&bin_dir, kwok_dir.as_deref(), crds).await {
                 Err(Error::AddressInUse { .. }) if retries + 1 < START_ATTEMPTS => retries += 1,
                 Ok(mut cluster) => {
                     cluster.timings.binaries = binaries;
@@ -101,10 +151,14 @@ impl TestCluster {
         Self::start(kelos_api::crds()).await
     }
 
-    async fn start_once(bin_dir: &Path, crds: &[CustomResourceDefinition]) -> Result<TestCluster> {
+    async fn start_once(
+        bin_dir: &Path,
+        kwok_dir: Option<&Path>,
+        crds: &[CustomResourceDefinition],
+    ) -> Result<TestCluster> {
         let tempdir = workdir::create()?;
         let dir = tempdir.path().to_owned();
-        match Self::boot(bin_dir, &dir, crds).await {
+        match Self::boot(bin_dir, kwok_dir, &dir, crds).await {
             Ok((processes, config, kubeconfig_path, timings)) => Ok(TestCluster {
                 dir,
                 tempdir: Mutex::new(Some(tempdir)),
@@ -113,6 +167,7 @@ impl TestCluster {
                 config,
                 processes,
                 timings,
+                full: kwok_dir.is_some(),
                 keep: AtomicBool::new(std::env::var_os(KEEP_ENV).is_some()),
                 stopped: AtomicBool::new(false),
                 namespaces: AtomicU64::new(0),
@@ -130,16 +185,19 @@ impl TestCluster {
         }
     }
 
-    /// Everything that can fail, with the processes dropped (killed) on the way out.
+    /// Everything that can fail, with the processes dropped (killed) on the way out. The full
+    /// tier is started when `kwok_dir` (where the kwok binary lives) is given.
     async fn boot(
         bin_dir: &Path,
+        kwok_dir: Option<&Path>,
         dir: &Path,
         crds: &[CustomResourceDefinition],
     ) -> Result<(Vec<Process>, kube::Config, PathBuf, StartTimings)> {
         let began = Instant::now();
         let pki = Pki::generate(dir)?;
-        let ports = free_ports(3)?;
+        let ports = free_ports(5)?;
         let (etcd_client, etcd_peer, apiserver_port) = (ports[0], ports[1], ports[2]);
+        let (kcm_port, scheduler_port) = (ports[3], ports[4]);
 
         let etcd = Process::spawn(etcd::spec(bin_dir, dir, etcd_client, etcd_peer))?;
         etcd::wait_healthy(&etcd, etcd_client).await?;
@@ -166,19 +224,61 @@ impl TestCluster {
             &pki.files,
             &etcd::client_url(etcd_client),
             apiserver_port,
+            kwok_dir.is_some(),
         ))?;
-        let processes = vec![etcd, apiserver];
+        let mut processes = vec![etcd, apiserver];
         apiserver::wait_ready(&processes[1], &client).await?;
         let apiserver_ready = began.elapsed();
 
         crds::install(&client, crds).await?;
+        let crds_ready = began.elapsed();
+
+        if let Some(kwok_dir) = kwok_dir {
+            let stages = dir.join("kwok-stages.yaml");
+            std::fs::write(&stages, kwok::STAGES)
+                .map_err(|e| Error::io(format!("writing {}", stages.display()), e))?;
+            processes.push(Process::spawn(controllers::controller_manager_spec(
+                bin_dir,
+                dir,
+                &kubeconfig_path,
+                &pki.files,
+                kcm_port,
+            ))?);
+            processes.push(Process::spawn(controllers::scheduler_spec(
+                bin_dir,
+                dir,
+                &kubeconfig_path,
+                &pki.files,
+                scheduler_port,
+            ))?);
+            processes.push(Process::spawn(kwok::spec(
+                kwok_dir,
+                dir,
+                &kubeconfig_path,
+                &stages,
+            ))?);
+            let (kcm, scheduler, kwok_process) = (&processes[2], &processes[3], &processes[4]);
+            kwok::create_node(&client).await?;
+            tokio::try_join!(
+                controllers::wait_healthy(kcm, &config, kcm_port),
+                controllers::wait_healthy(scheduler, &config, scheduler_port),
+                kwok::wait_node_ready(&client, kwok_process, kcm),
+                kwok::wait_default_service_account(
+                    &client,
+                    "default",
+                    Some(kcm),
+                    controllers::READY_TIMEOUT
+                ),
+            )?;
+        }
         let total = began.elapsed();
 
         let timings = StartTimings {
             binaries: Duration::ZERO,
             etcd: etcd_ready,
             apiserver: apiserver_ready - etcd_ready,
-            crds: total - apiserver_ready,
+            crds: crds_ready - apiserver_ready,
+            simulation: total - crds_ready,
             total,
             retries: 0,
         };
@@ -199,7 +299,9 @@ impl TestCluster {
     }
 
     /// Creates a fresh namespace `<prefix>-<n>-<random>` and returns its name. Namespaces are
-    /// never deleted: without kube-controller-manager deletion never finishes.
+    /// never deleted: without kube-controller-manager deletion never finishes. In the full tier
+    /// this also waits for the namespace's `default` ServiceAccount, without which the
+    /// ServiceAccount admission plugin rejects pods.
     pub async fn namespace(&self, prefix: &str) -> String {
         let name = namespace_name(prefix, self.namespaces.fetch_add(1, Ordering::Relaxed));
         let api: Api<Namespace> = Api::all(self.client().await);
@@ -214,7 +316,26 @@ impl TestCluster {
         api.create(&PostParams::default(), &ns)
             .await
             .unwrap_or_else(|e| panic!("creating test namespace {name}: {e}"));
+        if self.full {
+            let kcm = self
+                .processes
+                .iter()
+                .find(|p| p.name == "kube-controller-manager");
+            kwok::wait_default_service_account(
+                &self.client().await,
+                &name,
+                kcm,
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("test namespace {name}: {e}"));
+        }
         name
+    }
+
+    /// Whether this is the simulated-cluster tier ([`TestCluster::start_full`]).
+    pub fn is_full(&self) -> bool {
+        self.full
     }
 
     /// Applies more CRDs (server-side, forced) and waits until they are usable.
@@ -232,7 +353,9 @@ impl TestCluster {
         &self.bin_dir
     }
 
-    /// The temp dir holding logs (`etcd.log`, `kube-apiserver.log`), certs and the kubeconfig.
+    /// The temp dir holding logs (`etcd.log`, `kube-apiserver.log`; in the full tier also
+    /// `kube-controller-manager.log`, `kube-scheduler.log`, `kwok.log`), certs and the
+    /// kubeconfig.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -281,8 +404,9 @@ impl TestCluster {
         self.keep.store(true, Ordering::Relaxed);
     }
 
-    /// Stops kube-apiserver, then etcd (SIGTERM, SIGKILL after 10 s each, by recorded PID), and
-    /// removes the temp dir unless it is to be kept. Idempotent.
+    /// Stops the processes in reverse start order (kwok, kube-scheduler, kube-controller-manager,
+    /// kube-apiserver, etcd; SIGTERM, SIGKILL after 10 s each, by recorded PID), and removes the
+    /// temp dir unless it is to be kept. Idempotent.
     pub fn shutdown(&self) {
         self.stop(STOP_GRACE);
     }

@@ -7,11 +7,13 @@ pub enum Error {
     /// The Go-built binaries are missing and could not be built. Never a reason to skip a test:
     /// the message tells the developer how to get them.
     #[error(
-        "kelos-testenv: the test control plane's binaries (etcd, kube-apiserver, kubectl) are not available: {0}\n\
+        "kelos-testenv: the test control plane's binaries (etcd, kube-apiserver, kubectl; for the \
+         simulated-cluster tier also kube-controller-manager, kube-scheduler and kwok) are not \
+         available: {0}\n\
          \n\
-         To fix: install Go >= 1.26 (`go version`), then run `make test-bins` (hack/test-bins.sh) \
-         from the repository root. The first build takes tens of minutes and is cached in \
-         ~/.cache/kelos/test-bin/. Tests that need a control plane never skip."
+         To fix: install Go >= 1.26 (`go version`), then run `hack/test-bins.sh --full` (or \
+         `make test-bins`) from the repository root. The first build takes tens of minutes and is \
+         cached in ~/.cache/kelos/test-bin/. Tests that need a control plane never skip."
     )]
     Binaries(String),
 

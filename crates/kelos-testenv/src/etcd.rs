@@ -30,6 +30,7 @@ pub fn spec(bin_dir: &Path, dir: &Path, client_port: u16, peer_port: u16) -> Spe
             "--unsafe-no-fsync=true".into(),
         ],
         log: dir.join("etcd.log"),
+        env: Vec::new(),
     }
 }
 

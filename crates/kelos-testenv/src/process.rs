@@ -24,6 +24,8 @@ pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub log: PathBuf,
+    /// Extra environment variables (on top of the inherited environment).
+    pub env: Vec<(String, String)>,
 }
 
 type Request = (Spec, mpsc::Sender<io::Result<Child>>);
@@ -62,6 +64,7 @@ fn spawn_here(spec: &Spec) -> io::Result<Child> {
         // go through a proxy.
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .process_group(0);
     // SAFETY: only async-signal-safe libc calls between fork and exec.
     unsafe {
@@ -226,6 +229,7 @@ mod tests {
                 program: "sleep".into(),
                 args: vec!["30".into()],
                 log,
+                env: Vec::new(),
             })
             .unwrap()
         })

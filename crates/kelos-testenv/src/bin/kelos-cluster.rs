@@ -1,5 +1,7 @@
 //! A standalone local control plane (etcd + kube-apiserver) with the Kelos CRDs installed, for
-//! `make cluster` and `make run`. Stays up until Ctrl-C or SIGTERM, then tears down.
+//! `make cluster` and `make run`; with `--full` the simulated cluster (plus
+//! kube-controller-manager, kube-scheduler and KWOK with one fake node, so Jobs run). Stays up
+//! until Ctrl-C or SIGTERM, then tears down.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,10 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Parser)]
 #[command(about = "Start a local Kubernetes control plane with the Kelos CRDs installed")]
 struct Args {
+    /// The simulated cluster: also kube-controller-manager, kube-scheduler and KWOK (one fake
+    /// node), so Jobs create Pods that run and finish, and garbage collection works.
+    #[arg(long)]
+    full: bool,
     /// Server-side apply every examples/**/*.yaml and list the resulting Tasks and TaskSpawners.
     #[arg(long)]
     apply_examples: bool,
@@ -29,7 +35,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let cluster = match TestCluster::kelos().await {
+    let started = if args.full {
+        TestCluster::kelos_full().await
+    } else {
+        TestCluster::kelos().await
+    };
+    let cluster = match started {
         Ok(cluster) => cluster,
         Err(e) => {
             eprintln!("kelos-cluster: {e}");
@@ -37,7 +48,12 @@ async fn main() -> ExitCode {
         }
     };
     println!(
-        "kelos-cluster: control plane {} up in {}",
+        "kelos-cluster: {} {} up in {}",
+        if cluster.is_full() {
+            "simulated cluster"
+        } else {
+            "control plane"
+        },
         cluster.apiserver_url(),
         cluster.start_timings()
     );

@@ -2,7 +2,7 @@
 //! reference's Job (§3.1–3.3), images and pull policies, `KELOS_TASKSPAWNER`, podOverrides.
 //! Expected Jobs are JSON literals, never the builder's own output.
 
-use kelos_api::Task;
+use kelos_api::{AgentType, Task};
 use kelos_controller::job::{AgentImage, JobImages, JobInputs, build_job};
 use serde_json::{Value, json};
 
@@ -173,12 +173,14 @@ fn env_names(job: &Value) -> Vec<String> {
 
 #[test]
 fn flag_images_and_pull_policies_apply_per_type() {
-    let mut images = JobImages::default();
-    images.codex = AgentImage {
-        image: "registry.local/codex:v2".into(),
-        pull_policy: Some("Always".into()),
+    let mut images = JobImages {
+        codex: AgentImage {
+            image: "registry.local/codex:v2".into(),
+            pull_policy: Some("Always".into()),
+        },
+        ..JobImages::default()
     };
-    images.gemini.pull_policy = Some(String::new());
+    images.for_agent_mut(AgentType::Gemini).pull_policy = Some(String::new());
 
     let codex = build(&simple_task("codex", "api-key"), &images, "p");
     assert_eq!(agent_container(&codex)["image"], "registry.local/codex:v2");
@@ -209,25 +211,13 @@ fn default_images_are_the_reference_ones() {
     let images = JobImages::default();
     for (agent, image) in [
         (
-            kelos_api::AgentType::ClaudeCode,
+            AgentType::ClaudeCode,
             "ghcr.io/kelos-dev/claude-code:latest",
         ),
-        (
-            kelos_api::AgentType::Codex,
-            "ghcr.io/kelos-dev/codex:latest",
-        ),
-        (
-            kelos_api::AgentType::Gemini,
-            "ghcr.io/kelos-dev/gemini:latest",
-        ),
-        (
-            kelos_api::AgentType::Opencode,
-            "ghcr.io/kelos-dev/opencode:latest",
-        ),
-        (
-            kelos_api::AgentType::Cursor,
-            "ghcr.io/kelos-dev/cursor:latest",
-        ),
+        (AgentType::Codex, "ghcr.io/kelos-dev/codex:latest"),
+        (AgentType::Gemini, "ghcr.io/kelos-dev/gemini:latest"),
+        (AgentType::Opencode, "ghcr.io/kelos-dev/opencode:latest"),
+        (AgentType::Cursor, "ghcr.io/kelos-dev/cursor:latest"),
     ] {
         assert_eq!(images.for_agent(agent).image, image);
         assert_eq!(images.for_agent(agent).pull_policy, None);

@@ -48,7 +48,7 @@ pub fn github_api_base_url(host: &str) -> String {
     if is_enterprise_host(host) {
         format!("https://{host}/api/v3")
     } else {
-        "https://api.github.com".to_string()
+        crate::github_app::DEFAULT_API_BASE_URL.to_string()
     }
 }
 

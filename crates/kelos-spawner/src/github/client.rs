@@ -461,17 +461,18 @@ impl GitHubClient {
             });
         }
         let link = header_str(&headers, LINK.as_str());
-        if status == StatusCode::OK && self.config.etags {
-            if let Some(tag) = header_str(&headers, ETAG.as_str()) {
-                self.etags.lock().unwrap().insert(
-                    url,
-                    CachedResponse {
-                        etag: tag,
-                        body: body.clone(),
-                        link: link.clone(),
-                    },
-                );
-            }
+        if status == StatusCode::OK
+            && self.config.etags
+            && let Some(tag) = header_str(&headers, ETAG.as_str())
+        {
+            self.etags.lock().unwrap().insert(
+                url,
+                CachedResponse {
+                    etag: tag,
+                    body: body.clone(),
+                    link: link.clone(),
+                },
+            );
         }
         Ok(Fetched {
             status: status.as_u16(),

@@ -31,9 +31,12 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
     format!("{}.yaml", crd.spec.names.plural)
 }
 
-/// Drops the `nullable: true` kube-derive puts on every `Option` field. Without it the
-/// apiserver prunes an explicit `null` (then applies the default), as the original's CRDs do;
-/// with it a `null` would be stored and reach CEL rules and defaulted non-`Option` fields.
+/// Two fixes to what kube-derive generates:
+/// * drops the `nullable: true` it puts on every `Option` field. Without it the apiserver prunes
+///   an explicit `null` (then applies the default), as the original's CRDs do; with it a `null`
+///   would be stored and reach CEL rules and defaulted non-`Option` fields;
+/// * joins the lines of each doc-comment paragraph, so `kubectl explain` wraps them itself
+///   instead of breaking sentences where the source did.
 fn normalise(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let mut value = serde_json::to_value(&crd).expect("a CRD serialises to JSON");
     if let Some(versions) = value
@@ -42,7 +45,7 @@ fn normalise(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     {
         for version in versions {
             if let Some(schema) = version.pointer_mut("/schema/openAPIV3Schema") {
-                strip_nullable(schema);
+                normalise_schema(schema);
             }
         }
     }
@@ -50,24 +53,46 @@ fn normalise(crd: CustomResourceDefinition) -> CustomResourceDefinition {
 }
 
 /// Walks schema nodes only, so a property that happens to be named `nullable` is left alone.
-fn strip_nullable(node: &mut Value) {
+fn normalise_schema(node: &mut Value) {
     let Some(map) = node.as_object_mut() else {
         return;
     };
     map.remove("nullable");
+    if let Some(Value::String(description)) = map.get_mut("description") {
+        *description = unwrap_paragraphs(description);
+    }
     for key in ["properties", "patternProperties"] {
         if let Some(children) = map.get_mut(key).and_then(Value::as_object_mut) {
-            children.values_mut().for_each(strip_nullable);
+            children.values_mut().for_each(normalise_schema);
         }
     }
     for key in ["items", "additionalProperties", "not"] {
         if let Some(child) = map.get_mut(key) {
-            strip_nullable(child);
+            normalise_schema(child);
         }
     }
     for key in ["allOf", "anyOf", "oneOf"] {
         if let Some(children) = map.get_mut(key).and_then(Value::as_array_mut) {
-            children.iter_mut().for_each(strip_nullable);
+            children.iter_mut().for_each(normalise_schema);
         }
     }
+}
+
+/// Paragraphs stay separated by a blank line and list items keep their own line; other lines
+/// within a paragraph are joined with a space.
+fn unwrap_paragraphs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').map(str::trim).enumerate() {
+        let list_item = line.starts_with("- ") || line.starts_with("* ");
+        if i > 0 {
+            let paragraph_break = line.is_empty() || out.ends_with('\n');
+            out.push(if paragraph_break || list_item {
+                '\n'
+            } else {
+                ' '
+            });
+        }
+        out.push_str(line);
+    }
+    out
 }

@@ -32,11 +32,17 @@ pub struct WorkspaceSpec {
     pub secret_ref: Option<SecretReference>,
     /// Extra git remotes added after the clone, e.g. `upstream` in a fork workflow. `origin`
     /// is reserved for the clone source; names are unique.
+    // The original's uniqueness rule, `self.map(r, r.name).size() == self.size()`, always holds
+    // (`map` keeps duplicates). A list map keyed by name makes the apiserver itself refuse
+    // duplicates, at no CEL cost, and lets server-side apply merge remotes by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "self.all(r, r.name != 'origin')", "message": "remote name 'origin' is reserved for the clone source"},
-        {"rule": "self.map(r, r.name).size() == self.size()", "message": "remote names must be unique"}
-    ]))]
+    #[schemars(extend(
+        "x-kubernetes-validations" = [
+            {"rule": "self.all(r, r.name != 'origin')", "message": "remote name 'origin' is reserved for the clone source"}
+        ],
+        "x-kubernetes-list-type" = "map",
+        "x-kubernetes-list-map-keys" = ["name"]
+    ))]
     pub remotes: Option<Vec<GitRemote>>,
     /// Files written into the clone before the agent starts (e.g. a CLAUDE.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]

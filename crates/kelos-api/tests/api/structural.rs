@@ -138,6 +138,6 @@ fn every_cel_rule_has_a_message() {
         None
     });
     assert!(problems.is_empty(), "{problems:#?}");
-    // Task spec + status, TaskSpawner spec (2) + two sources, Workspace remotes (2).
-    assert_eq!(rules, 8);
+    // Task spec + status, TaskSpawner spec (2) + two sources, Workspace remotes.
+    assert_eq!(rules, 7);
 }

@@ -1,7 +1,7 @@
 //! Shared state of the Task reconciler.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -11,6 +11,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::model::Peer;
+use crate::github_app;
 use crate::job::JobImages;
 use crate::metrics::Metrics;
 
@@ -36,6 +37,8 @@ pub struct Context {
     /// the moment before the caches show that Task as Pending; the lock itself is derived
     /// from Task state (see `branch`).
     locks: Mutex<HashMap<String, String>>,
+    /// Made on first use: most installations never use a GitHub App.
+    token_client: OnceLock<github_app::TokenClient>,
 }
 
 impl Context {
@@ -55,7 +58,16 @@ impl Context {
             pods: stores.2,
             config,
             locks: Mutex::default(),
+            token_client: OnceLock::new(),
         }
+    }
+
+    pub fn token_client(&self) -> Result<&github_app::TokenClient, github_app::GitHubAppError> {
+        if let Some(c) = self.token_client.get() {
+            return Ok(c);
+        }
+        let client = github_app::TokenClient::new()?;
+        Ok(self.token_client.get_or_init(|| client))
     }
 
     fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {

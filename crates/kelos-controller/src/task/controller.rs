@@ -251,10 +251,17 @@ pub async fn run(
     let readiness = {
         let (t, j, p) = (task_store.clone(), job_store.clone(), pod_store.clone());
         async move {
-            if t.wait_until_ready().await.is_ok()
-                && j.wait_until_ready().await.is_ok()
-                && p.wait_until_ready().await.is_ok()
-            {
+            // The Controller itself waits on the Task cache, and a cache's readiness wakes only
+            // one waiter: poll it afresh until it reports ready.
+            let synced = j.wait_until_ready().await.is_ok() && p.wait_until_ready().await.is_ok();
+            let mut tasks_synced = false;
+            while synced && !tasks_synced {
+                let poll = tokio::time::timeout(Duration::from_millis(100), t.wait_until_ready());
+                tasks_synced = matches!(poll.await, Ok(Ok(())));
+            }
+            let synced = synced && tasks_synced;
+            tracing::debug!(synced, "caches");
+            if synced {
                 let _ = ready.send(true);
             }
         }

@@ -128,6 +128,10 @@ impl Spawner {
         self.github.as_ref()
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn metrics(&self) -> &Arc<SpawnerMetrics> {
         &self.metrics
     }

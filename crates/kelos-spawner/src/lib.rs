@@ -8,6 +8,8 @@ pub mod planner;
 pub mod status;
 pub mod reporting;
 pub mod cycle;
+pub mod daemon;
+pub mod flags;
 pub mod cron;
 pub mod github;
 pub mod metrics;

@@ -52,9 +52,10 @@ fn helm_bin() -> &'static Path {
 
 /// A helm command with hermetic homes.
 fn helm() -> Command {
+    // Cargo's scratch dir for integration tests: stable, inside the target dir, never $HOME.
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     let home = HOME.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kelos-helm-test-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
         std::fs::create_dir_all(&dir).unwrap();
         dir
     });
@@ -69,10 +70,8 @@ fn helm() -> Command {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
 fn ok(cmd: &mut Command) -> String {

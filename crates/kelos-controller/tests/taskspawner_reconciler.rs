@@ -573,13 +573,15 @@ async fn switching_modes_deletes_the_stale_workload() {
 
 #[tokio::test]
 async fn github_app_on_enterprise_gets_the_token_refresher_sidecar() {
-    let mut config = TaskSpawnerConfig::default();
-    config.spawner_image = "registry.example/kelos-spawner:v1".into();
-    config.spawner_image_pull_policy = Some("IfNotPresent".into());
-    config.spawner_resources = resource_requirements("cpu=10m,memory=32Mi", "memory=64Mi").unwrap();
-    config.token_refresher_image = "registry.example/kelos-token-refresher:v1".into();
-    config.token_refresher_image_pull_policy = Some("Always".into());
-    config.token_refresher_resources = resource_requirements("cpu=5m", "").unwrap();
+    let config = TaskSpawnerConfig {
+        spawner_image: "registry.example/kelos-spawner:v1".into(),
+        spawner_image_pull_policy: Some("IfNotPresent".into()),
+        spawner_resources: resource_requirements("cpu=10m,memory=32Mi", "memory=64Mi").unwrap(),
+        token_refresher_image: "registry.example/kelos-token-refresher:v1".into(),
+        token_refresher_image_pull_policy: Some("Always".into()),
+        token_refresher_resources: resource_requirements("cpu=5m", "").unwrap(),
+        ..Default::default()
+    };
     let env = env_with("ts-app", config).await;
     env.secret(
         "gh-app",
@@ -656,7 +658,8 @@ async fn github_app_on_enterprise_gets_the_token_refresher_sidecar() {
             .unwrap()["cpu"],
         Quantity("5m".into())
     );
-    let env_vars: Vec<(&str, Option<&str>, Option<(&str, &str)>)> = sidecar
+    type EnvShape<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+    let env_vars: Vec<EnvShape> = sidecar
         .env
         .as_ref()
         .unwrap()

@@ -106,3 +106,27 @@ async fn the_full_api_fixtures_apply_server_side() {
     let checked = apply_and_check(&fixtures).await;
     assert_eq!(checked, 5);
 }
+
+/// `make run` applies all examples into one namespace, so they must not collide: a Task name
+/// used twice with different specs would be refused (Task specs are immutable).
+#[tokio::test]
+async fn all_examples_apply_together_into_one_namespace() {
+    let (cluster, _, ns) = cluster_and_namespace("all-examples").await;
+    let examples = support::repo_root().join("examples");
+    let field_manager = format!("--field-manager={FIELD_MANAGER}");
+    let args = [
+        "apply",
+        "--server-side",
+        &field_manager,
+        "-n",
+        &ns,
+        "-R",
+        "-f",
+        examples.to_str().unwrap(),
+    ];
+    let out = kubectl(cluster, &args).await;
+    let tasks = kubectl(cluster, &["get", "tasks", "-n", &ns, "-o", "name"]).await;
+    assert_eq!(tasks.lines().count(), 6, "{out}\n{tasks}");
+    let spawners = kubectl(cluster, &["get", "taskspawners", "-n", &ns, "-o", "name"]).await;
+    assert_eq!(spawners.lines().count(), 4, "{out}\n{spawners}");
+}

@@ -11,9 +11,10 @@ test: test-bins
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test --workspace --locked --no-fail-fast
 
-## test-bins: build (once, cached) kube-apiserver, etcd and friends from the Go module proxy.
+## test-bins: build (once, cached) kube-apiserver, etcd, kwok and helm from the Go module proxy.
 test-bins:
 	@hack/test-bins.sh >/dev/null
+	@hack/helm.sh >/dev/null
 
 ## crds: regenerate config/crd and the chart's crds/ from the Rust types.
 crds:

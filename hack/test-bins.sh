@@ -2,13 +2,16 @@
 # Builds (once per machine) the binaries of the test control plane from the Go module proxy and
 # caches them outside the checkout, keyed by component version, platform and Go version.
 #
-#   hack/test-bins.sh                 build what is missing, print the bin directory
-#                                     (etcd, kube-apiserver, kube-controller-manager,
-#                                     kube-scheduler, kubectl)
-#   hack/test-bins.sh --kwok          build KWOK if missing, print its directory (holds `kwok`)
-#   hack/test-bins.sh --full          both: print the KWOK directory, then the bin directory
-#                                     (the last line is always the bin directory)
-#   hack/test-bins.sh --print [...]   print the directories without building
+#   hack/test-bins.sh                 build what is missing (everything both test tiers need),
+#                                     print the bin directory (etcd, kube-apiserver,
+#                                     kube-controller-manager, kube-scheduler, kubectl)
+#   hack/test-bins.sh --envtest       only the bin directory's binaries; print it
+#   hack/test-bins.sh --kwok          only KWOK (the simulated cluster's kubelet); print its
+#                                     directory (holds `kwok`)
+#   hack/test-bins.sh --full          everything; print the KWOK directory, then the bin directory
+#   hack/test-bins.sh --print [...]   print the same directories without building
+#
+# The last line printed is the bin directory, except with --kwok.
 #
 # The cache lives in ${KELOS_TEST_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kelos/test-bin}.
 # A stamp file (.ok) marks a finished build; a flock per cache entry keeps parallel callers from
@@ -19,14 +22,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/versions.env"
 
 print_only=false
-want_k8s=true
-want_kwok=false
+want_k8s=true want_kwok=true   # what to build
+show_k8s=true show_kwok=false  # what to print
 for arg in "$@"; do
   case "$arg" in
     --print) print_only=true ;;
-    --kwok) want_k8s=false want_kwok=true ;;
-    --full) want_k8s=true want_kwok=true ;;
-    *) echo "test-bins: unknown argument $arg (usage: hack/test-bins.sh [--print] [--kwok|--full])" >&2; exit 2 ;;
+    --envtest) want_k8s=true want_kwok=false show_k8s=true show_kwok=false ;;
+    --kwok) want_k8s=false want_kwok=true show_k8s=false show_kwok=true ;;
+    --full) want_k8s=true want_kwok=true show_k8s=true show_kwok=true ;;
+    *) echo "test-bins: unknown argument $arg (usage: hack/test-bins.sh [--print] [--envtest|--kwok|--full])" >&2; exit 2 ;;
   esac
 done
 
@@ -43,8 +47,8 @@ k8s_key="k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}-${goos}-${goarch}-${gove
 kwok_key="kwok-${KWOK_VERSION}-${goos}-${goarch}-${gover}"
 
 if $print_only; then
-  if $want_kwok; then echo "$root/$kwok_key"; fi
-  if $want_k8s; then echo "$root/$k8s_key"; fi
+  if $show_kwok; then echo "$root/$kwok_key"; fi
+  if $show_k8s; then echo "$root/$k8s_key"; fi
   exit 0
 fi
 
@@ -95,6 +99,7 @@ build_kwok() {
 
 # ensure KEY BUILDER: builds into a temp sibling under the entry's flock, renames it into place
 # and stamps it; prints the directory. A subshell, so each entry has its own lock fd and trap.
+# Warm, this is a stat of the stamp: no go command runs.
 ensure() (
   local key=$1 builder=$2
   local dir="$root/$key"
@@ -112,5 +117,8 @@ ensure() (
   echo "$dir"
 )
 
-if $want_kwok; then ensure "$kwok_key" build_kwok; fi
-if $want_k8s; then ensure "$k8s_key" build_k8s; fi
+# The Kubernetes binaries first: the envtest tier needs nothing else.
+if $want_k8s; then k8s_dir=$(ensure "$k8s_key" build_k8s); fi
+if $want_kwok; then kwok_dir=$(ensure "$kwok_key" build_kwok); fi
+if $show_kwok; then echo "$kwok_dir"; fi
+if $show_k8s; then echo "$k8s_dir"; fi

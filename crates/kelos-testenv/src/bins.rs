@@ -25,16 +25,16 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// Runs `hack/test-bins.sh` and returns the directory it prints, after checking it holds
-/// every binary we need. Blocking; can take tens of minutes on a cold cache.
+/// Runs `hack/test-bins.sh --envtest` and returns the directory it prints, after checking it
+/// holds every binary we need. Blocking; can take tens of minutes on a cold cache.
 pub fn locate() -> Result<PathBuf> {
-    locate_with(&[], &REQUIRED)
+    locate_with(&["--envtest"], &REQUIRED)
 }
 
 /// Like [`locate`], for the simulated-cluster tier: also needs kube-controller-manager and
 /// kube-scheduler.
 pub fn locate_full() -> Result<PathBuf> {
-    locate_with(&[], &REQUIRED_FULL)
+    locate_with(&["--envtest"], &REQUIRED_FULL)
 }
 
 /// The directory holding `kwok` (`hack/test-bins.sh --kwok`; builds it on a cold cache, about

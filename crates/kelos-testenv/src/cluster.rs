@@ -278,7 +278,11 @@ impl TestCluster {
             etcd: etcd_ready,
             apiserver: apiserver_ready - etcd_ready,
             crds: crds_ready - apiserver_ready,
-            simulation: total - crds_ready,
+            simulation: if kwok_dir.is_some() {
+                total - crds_ready
+            } else {
+                Duration::ZERO
+            },
             total,
             retries: 0,
         };

@@ -9,10 +9,12 @@
 //! * a pod annotated with [`EXIT_CODE`] (non-zero) fails with that exit code instead, phase
 //!   `Failed` (any pod, after the same [`POD_COMPLETE_DELAY`]); [`TERMINATION_MESSAGE`] sets the
 //!   containers' `terminated.message`;
-//! * a deleted pod stays visible, Terminating, with `deletionGracePeriodSeconds`, until its
-//!   `deletionTimestamp` (the grace period, as for a container that ignores SIGTERM), then it
-//!   is removed; [`POD_DELETE_DELAY`] shortens (or lengthens) that. Pods in a terminal phase
-//!   are deleted at once by the apiserver (grace 0), as in a real cluster.
+//! * a deleted pod stays visible, Terminating, with `deletionGracePeriodSeconds`, for its grace
+//!   period (as for a container that ignores SIGTERM; at most 1 s more, since
+//!   `deletionTimestamp` has whole-second precision), then it is removed; [`POD_DELETE_DELAY`]
+//!   replaces that wait. Pods in a terminal phase, and pods never scheduled, are deleted at
+//!   once by the apiserver (grace 0), as in a real cluster. A Job's pods carry the Job
+//!   controller's finalizer, so they vanish only once it has counted them.
 //!
 //! Pod IPs (10.244.0.0/24) are fiction and the node has no addresses: never dial them, and
 //! don't use `kubectl logs/exec/port-forward` on these pods.

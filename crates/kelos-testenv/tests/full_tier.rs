@@ -331,21 +331,39 @@ async fn the_delay_annotation_keeps_a_job_running_until_its_pod_is_deleted() {
     .await;
 }
 
+fn bare_pod(name: &str, annotations: serde_json::Value) -> Pod {
+    // No owner: no Job finalizer, and it never completes.
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": name, "labels": { "job": name }, "annotations": annotations },
+        "spec": { "containers": [{ "name": "main", "image": "kelos.dev/fake:test" }] },
+    }))
+    .unwrap()
+}
+
+async fn wait_gone(pods: &Api<Pod>, name: &str, timeout: Duration) {
+    eventually(&format!("pod {name} gone"), timeout, || async {
+        match pods.get_opt(name).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(pod) => Err(format!("{:?}", pod.metadata.deletion_timestamp)),
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_deleted_pod_stays_visible_for_its_grace_period() {
     let cluster = cluster().await;
     let ns = cluster.namespace("full-grace").await;
     let pods: Api<Pod> = Api::namespaced(cluster.client().await, &ns);
 
-    // A bare pod: no Job finalizer, never completes.
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": { "name": "sleeper", "labels": { "job": "sleeper" } },
-        "spec": { "containers": [{ "name": "main", "image": "kelos.dev/fake:test" }] },
-    }))
+    pods.create(
+        &PostParams::default(),
+        &bare_pod("sleeper", serde_json::json!({})),
+    )
+    .await
     .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
     wait_pod_phase(&pods, "sleeper", "Running", Duration::from_secs(20)).await;
 
     let deleted_at = Instant::now();
@@ -356,8 +374,7 @@ async fn a_deleted_pod_stays_visible_for_its_grace_period() {
     assert!(terminating.metadata.deletion_timestamp.is_some());
     assert_eq!(terminating.metadata.deletion_grace_period_seconds, Some(5));
 
-    // deletionTimestamp has whole-second precision, so "5 s" can be as little as 4 s.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(4700)).await;
     let still = pods.get_opt("sleeper").await.unwrap();
     let still = still.unwrap_or_else(|| {
         panic!(
@@ -368,20 +385,37 @@ async fn a_deleted_pod_stays_visible_for_its_grace_period() {
     assert_eq!(still.metadata.deletion_grace_period_seconds, Some(5));
     assert_eq!(phase(&still), "Running");
 
-    eventually(
-        "pod gone after its grace period",
-        Duration::from_secs(15),
-        || async {
-            match pods.get_opt("sleeper").await.map_err(|e| e.to_string())? {
-                None => Ok(()),
-                Some(_) => Err("still there".to_owned()),
-            }
-        },
-    )
-    .await;
+    wait_gone(&pods, "sleeper", Duration::from_secs(10)).await;
     let gone_after = deleted_at.elapsed();
     eprintln!("pod deleted with gracePeriodSeconds=5 visible for {gone_after:?}");
-    assert!(gone_after >= Duration::from_secs(4), "{gone_after:?}");
+    assert!(gone_after >= Duration::from_secs(5), "{gone_after:?}");
+
+    // The delete-delay annotation replaces the grace period (here the default 30 s).
+    pods.create(
+        &PostParams::default(),
+        &bare_pod("quick", serde_json::json!({ kwok::POD_DELETE_DELAY: "0s" })),
+    )
+    .await
+    .unwrap();
+    wait_pod_phase(&pods, "quick", "Running", Duration::from_secs(20)).await;
+    let deleted_at = Instant::now();
+    pods.delete("quick", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        pods.get("quick")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_grace_period_seconds,
+        Some(30)
+    );
+    wait_gone(&pods, "quick", Duration::from_secs(5)).await;
+    eprintln!(
+        "pod with {}=0s gone {:?} after deletion",
+        kwok::POD_DELETE_DELAY,
+        deleted_at.elapsed()
+    );
 }
 
 #[tokio::test]

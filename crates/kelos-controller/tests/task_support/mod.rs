@@ -134,17 +134,41 @@ impl Env {
         }
     }
 
+    pub async fn job_gone(&self, name: &str) -> bool {
+        !self.job_exists(name).await
+    }
+
+    /// Polls the pod until `pred` holds.
+    pub async fn wait_pod(&self, name: &str, pred: impl Fn(&Pod) -> bool) -> Pod {
+        let start = Instant::now();
+        loop {
+            if let Some(p) = self.pods().get_opt(name).await.unwrap() {
+                if pred(&p) {
+                    return p;
+                }
+            }
+            assert!(start.elapsed() < WAIT, "pod {name}: condition never held");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn job_exists(&self, name: &str) -> bool {
         self.jobs().get_opt(name).await.unwrap().is_some()
     }
 
     /// What the Job controller would write: `{"active": 1}`, `{"succeeded": 1}`, ...
     pub async fn job_status(&self, name: &str, status: Value) {
+        self.try_job_status(name, status)
+            .await
+            .unwrap_or_else(|e| panic!("patching Job {name} status: {e}"));
+    }
+
+    pub async fn try_job_status(&self, name: &str, status: Value) -> Result<(), kube::Error> {
         let now = now_str();
         let mut status = status;
         let obj = status.as_object_mut().unwrap();
         // The apiserver keeps startTime immutable once set, and completionTime after it.
-        let current = self.jobs().get(name).await.expect("reading Job");
+        let current = self.jobs().get(name).await?;
         if current.status.and_then(|s| s.start_time).is_none() {
             obj.insert("startTime".into(), Value::from(now));
         }
@@ -155,7 +179,16 @@ impl Env {
                 &Patch::Merge(json!({"status": status})),
             )
             .await
-            .unwrap_or_else(|e| panic!("patching Job {name} status: {e}"));
+            .map(|_| ())
+    }
+
+    /// Success as the Job controller reports it; an error if the Job is gone.
+    pub fn succeeded_status() -> Value {
+        let now = now_str();
+        json!({"active": 0, "succeeded": 1, "completionTime": now, "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
+            {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}
+        ]})
     }
 
     pub async fn job_running(&self, name: &str) {
@@ -163,15 +196,7 @@ impl Env {
     }
 
     pub async fn job_succeeded(&self, name: &str) {
-        let now = now_str();
-        self.job_status(
-            name,
-            json!({"active": 0, "succeeded": 1, "completionTime": now, "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}
-            ]}),
-        )
-        .await;
+        self.job_status(name, Self::succeeded_status()).await;
     }
 
     pub async fn job_failed(&self, name: &str) {

@@ -106,7 +106,7 @@ pub fn next_status(
         })
         .collect();
     let mut next = TaskSpawnerStatus {
-        phase: cur.phase.clone(),
+        phase: cur.phase,
         deployment_name: None,
         cron_job_name: None,
         total_discovered: cur.total_discovered,

@@ -190,8 +190,7 @@ async fn reporting_comments_follow_the_task_through_cancellation() {
         .repo
         .comments(n)
         .into_iter()
-        .filter(|c| c.body.contains(REPORT_MARKER))
-        .last()
+        .rfind(|c| c.body.contains(REPORT_MARKER))
         .unwrap();
     assert!(last.body.contains("has **succeeded**"), "{}", last.body);
 }

@@ -133,7 +133,7 @@ async fn ignore_keeps_the_originals_retrigger() {
     // A trigger after completion: delete and recreate.
     comment_trigger(&env, n, 1);
     let report = env.cycle().await;
-    assert_eq!(report.deleted, [name.clone()]);
+    assert_eq!(report.deleted, std::slice::from_ref(&name));
     assert_eq!(report.created.len(), 1);
     assert!(report.cancelled.is_empty());
     let tasks = env.tasks().await;

@@ -62,7 +62,9 @@ pub enum DiscoveryError {
     Malformed { url: String, reason: String },
     #[error("request to {url} failed: {reason}")]
     Transport { url: String, reason: String },
-    #[error("listing {url} was cut short after {pages} pages; refusing to treat missing items as removed")]
+    #[error(
+        "listing {url} was cut short after {pages} pages; refusing to treat missing items as removed"
+    )]
     Truncated { url: String, pages: usize },
     #[error("invalid source configuration: {0}")]
     Config(String),

@@ -171,13 +171,24 @@ async fn a_job_runs_to_completion() {
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(client, &ns);
 
+    // Like a Kelos agent Job: an init container (git clone) and a sidecar.
+    let mut ok = job("ok", serde_json::json!({}), serde_json::json!({}));
+    ok.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .init_containers = Some(
+        serde_json::from_value(serde_json::json!([
+            { "name": "clone", "image": "kelos.dev/fake-git:test" },
+            { "name": "proxy", "image": "kelos.dev/fake-proxy:test", "restartPolicy": "Always" },
+        ]))
+        .unwrap(),
+    );
     let started = Instant::now();
-    jobs.create(
-        &PostParams::default(),
-        &job("ok", serde_json::json!({}), serde_json::json!({})),
-    )
-    .await
-    .unwrap();
+    jobs.create(&PostParams::default(), &ok).await.unwrap();
     let done = eventually("job ok Complete", Duration::from_secs(20), || async {
         let job = jobs.get("ok").await.map_err(|e| e.to_string())?;
         if condition(&job, "Complete") {
@@ -197,7 +208,13 @@ async fn a_job_runs_to_completion() {
         pod.spec.as_ref().unwrap().node_name.as_deref(),
         Some(kwok::NODE_NAME)
     );
-    let container = &pod.status.unwrap().container_statuses.unwrap()[0];
+    let container = &pod
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0];
     let terminated = container
         .state
         .as_ref()
@@ -207,6 +224,15 @@ async fn a_job_runs_to_completion() {
         .unwrap();
     assert_eq!(terminated.exit_code, 0);
     assert_eq!(terminated.reason.as_deref(), Some("Completed"));
+    let init = pod.status.unwrap().init_container_statuses.unwrap();
+    assert_eq!(
+        init.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["clone", "proxy"]
+    );
+    for status in &init {
+        let terminated = status.state.as_ref().unwrap().terminated.as_ref();
+        assert_eq!(terminated.map(|t| t.exit_code), Some(0), "{status:?}");
+    }
 }
 
 #[tokio::test]
@@ -399,17 +425,14 @@ async fn a_deleted_pod_stays_visible_for_its_grace_period() {
     .unwrap();
     wait_pod_phase(&pods, "quick", "Running", Duration::from_secs(20)).await;
     let deleted_at = Instant::now();
-    pods.delete("quick", &DeleteParams::default())
+    // The pod as the delete left it (it may be gone before a GET could see it).
+    let deleting = pods
+        .delete("quick", &DeleteParams::default())
         .await
-        .unwrap();
-    assert_eq!(
-        pods.get("quick")
-            .await
-            .unwrap()
-            .metadata
-            .deletion_grace_period_seconds,
-        Some(30)
-    );
+        .unwrap()
+        .left()
+        .expect("a graceful delete returns the pod");
+    assert_eq!(deleting.metadata.deletion_grace_period_seconds, Some(30));
     wait_gone(&pods, "quick", Duration::from_secs(5)).await;
     eprintln!(
         "pod with {}=0s gone {:?} after deletion",

@@ -16,6 +16,10 @@
 //!   once by the apiserver (grace 0), as in a real cluster. A Job's pods carry the Job
 //!   controller's finalizer, so they vanish only once it has counted them.
 //!
+//! Deleting a running pod, or a Job or namespace holding one, without an explicit grace period
+//! uses the pod's `terminationGracePeriodSeconds`, 30 s by default: tests that delete running
+//! Jobs (cancellation) should set it low in the pod template, or use [`POD_DELETE_DELAY`].
+//!
 //! Pod IPs (10.244.0.0/24) are fiction and the node has no addresses: never dial them, and
 //! don't use `kubectl logs/exec/port-forward` on these pods.
 
@@ -51,10 +55,10 @@ pub const POD_DELETE_DELAY: &str = "pod-delete.stage.kwok.x-k8s.io/delay";
 
 /// kwok's pod IP range; disjoint from the service range 10.96.0.0/16.
 const POD_CIDR: &str = "10.244.0.0/24";
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 
-pub fn spec(bin_dir: &Path, dir: &Path, kubeconfig: &Path, stages: &Path) -> Spec {
+pub(crate) fn spec(bin_dir: &Path, dir: &Path, kubeconfig: &Path, stages: &Path) -> Spec {
     let workdir = dir.join("kwok-workdir");
     Spec {
         name: "kwok",
@@ -110,7 +114,7 @@ fn node() -> Node {
 }
 
 /// Creates [`NODE_NAME`] (no taints, generous allocatable). kwok initializes it.
-pub async fn create_node(client: &kube::Client) -> Result<()> {
+pub(crate) async fn create_node(client: &kube::Client) -> Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     match api.create(&PostParams::default(), &node()).await {
         Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
@@ -146,7 +150,11 @@ fn unschedulable_reason(node: &Node) -> Option<String> {
 
 /// Waits until [`NODE_NAME`] is Ready and schedulable. `kwok` is checked for an early death;
 /// the taint is removed by kube-controller-manager, whose log the timeout error names too.
-pub async fn wait_node_ready(client: &kube::Client, kwok: &Process, kcm: &Process) -> Result<()> {
+pub(crate) async fn wait_node_ready(
+    client: &kube::Client,
+    kwok: &Process,
+    kcm: &Process,
+) -> Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -177,7 +185,7 @@ pub async fn wait_node_ready(client: &kube::Client, kwok: &Process, kcm: &Proces
 }
 
 /// Waits for ServiceAccount `<namespace>/default`, which kube-controller-manager creates.
-pub async fn wait_default_service_account(
+pub(crate) async fn wait_default_service_account(
     client: &kube::Client,
     namespace: &str,
     kcm: Option<&Process>,

@@ -27,6 +27,9 @@ pub struct Flags {
     /// Leader election for running more than one replica (Lease `kelos-controller-leader-election`).
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub leader_elect: bool,
+    /// Namespace of the leader-election Lease (default: the pod's namespace, else `kelos-system`).
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
     /// Path to a kubeconfig; default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`.
     #[arg(long)]
     pub kubeconfig: Option<String>,

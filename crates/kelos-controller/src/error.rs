@@ -26,6 +26,8 @@ pub enum Error {
     Config(String),
     #[error("GitHub App token: {0}")]
     GitHubApp(String),
+    #[error("leader election lost: {0}")]
+    LeaderElection(String),
 }
 
 impl Error {
@@ -41,6 +43,7 @@ impl Error {
             Error::Bind { .. } => "bind",
             Error::Config(_) => "config",
             Error::GitHubApp(_) => "github_app",
+            Error::LeaderElection(_) => "leader_election",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod error;
 pub mod github_app;
 pub mod job;
+pub mod leader;
 pub mod metrics;
 pub mod runner;
 pub mod server;
@@ -20,7 +21,8 @@ pub async fn run_main(flags: cli::Flags) -> error::Result<()> {
     let options = flags.options()?;
     let client = cli::client(&flags).await?;
     if flags.leader_elect {
-        tracing::warn!("--leader-elect: leader election is not implemented yet; run one replica");
+        let config = leader::Config::new(flags.leader_election_namespace.as_deref());
+        return leader::run(client, options, config, shutdown_signal()).await;
     }
     let running = runner::start(client, options).await?;
     tracing::info!(metrics = ?running.metrics_addr, health = ?running.health_addr, "kelos-controller started");

@@ -70,6 +70,19 @@ impl Drop for Running {
 
 /// Binds the HTTP listeners and starts everything on the current runtime.
 pub async fn start(client: kube::Client, options: Options) -> Result<Running> {
+    start_gated(client, options, None::<std::future::Ready<()>>).await
+}
+
+/// [`start`], but with a `gate` (leader election) the reconcilers start only once it resolves;
+/// until then the metrics and health servers run and `/readyz` is ready (a healthy standby).
+pub async fn start_gated<G>(
+    client: kube::Client,
+    options: Options,
+    gate: Option<G>,
+) -> Result<Running>
+where
+    G: std::future::Future<Output = ()> + Send + 'static,
+{
     let metrics = Arc::new(Metrics::new()?);
     let (ready_tx, ready_rx) = watch::channel(false);
     let mut servers = Vec::new();
@@ -95,6 +108,14 @@ pub async fn start(client: kube::Client, options: Options) -> Result<Running> {
     let (spawner_stop_tx, spawner_stop_rx) = oneshot::channel::<()>();
     let task_metrics = metrics.clone();
     let handle = tokio::spawn(async move {
+        let mut shutdown_rx = shutdown_rx;
+        if let Some(gate) = gate {
+            let _ = ready_tx.send(true);
+            tokio::select! {
+                _ = gate => {}
+                _ = &mut shutdown_rx => return,
+            }
+        }
         let shutdown = async move {
             let _ = shutdown_rx.await;
             let _ = spawner_stop_tx.send(());

@@ -186,7 +186,18 @@ pub async fn run(
         .reflect(task_writer)
         .inspect(move |event| {
             let touched = match event {
-                Ok(watcher::Event::Apply(t) | watcher::Event::Delete(t)) => t,
+                Ok(watcher::Event::Delete(t)) => t,
+                // Only these changes can unblock another Task: a new Task (a dependency that
+                // was missing), a finished one (dependents, branch waiters), and any change
+                // of a branch Task (the lock). Skipping the rest keeps the scan off the hot path.
+                Ok(watcher::Event::Apply(t))
+                    if t.status.is_none()
+                        || t.is_terminal()
+                        || t.meta().deletion_timestamp.is_some()
+                        || t.spec.branch.as_deref().is_some_and(|b| !b.is_empty()) =>
+                {
+                    t
+                }
                 _ => return,
             };
             for r in related(&tap_store, touched) {

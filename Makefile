@@ -4,10 +4,10 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kelos
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/cargo-target
 CARGO ?= cargo
 
-.PHONY: test run cluster bench crds fmt lint test-bins
+.PHONY: test run cluster bench crds fmt lint test-bins prometheus
 
 ## test: everything CI runs: formatting, CRD drift, unit and control-plane tests.
-test: test-bins
+test: test-bins prometheus
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test --workspace --locked --no-fail-fast
 
@@ -15,6 +15,11 @@ test: test-bins
 test-bins:
 	@hack/test-bins.sh >/dev/null
 	@hack/helm.sh >/dev/null
+
+## prometheus: install Debian's prometheus package (prometheus, promtool) if missing; the
+## Prometheus test starts its own server on 127.0.0.1.
+prometheus:
+	@hack/prometheus.sh >/dev/null
 
 ## crds: regenerate config/crd and the chart's crds/ from the Rust types.
 crds:

@@ -2,8 +2,9 @@
 //! `kelos.dev/task` label), each feeding a cache the reconciler reads, and kube-runtime's
 //! `Controller` running [`reconcile`] with bounded concurrency.
 
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -62,35 +63,115 @@ fn strip<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
 }
 
-/// Tasks to wake when `changed` changed: its dependents, and the Tasks waiting on its branch.
-fn related(tasks: &Store<Task>, changed: &Task) -> Vec<ObjectRef<Task>> {
-    let Some(ns) = changed.namespace() else {
-        return vec![];
-    };
-    let name = changed.name_any();
-    let branch_key = |t: &Task| {
-        t.spec.branch.as_deref().filter(|b| !b.is_empty()).map(|b| {
-            lock_key(
-                &ns,
-                t.spec.workspace_ref.as_ref().map(|w| w.name.as_str()),
-                b,
-            )
-        })
-    };
-    let my_key = branch_key(changed);
-    let open = |t: &Task| !t.is_terminal();
-    tasks
-        .state()
-        .iter()
-        .filter(|t| {
-            t.namespace().as_deref() == Some(ns.as_str()) && t.name_any() != name && open(t)
-        })
-        .filter(|t| {
-            t.spec.depends_on.iter().flatten().any(|d| d == &name)
-                || (my_key.is_some() && branch_key(t) == my_key)
-        })
-        .map(|t| ObjectRef::from_obj(t.as_ref()))
-        .collect()
+fn branch_key(ns: &str, t: &Task) -> Option<String> {
+    let branch = t.spec.branch.as_deref().filter(|b| !b.is_empty())?;
+    Some(lock_key(
+        ns,
+        t.spec.workspace_ref.as_ref().map(|w| w.name.as_str()),
+        branch,
+    ))
+}
+
+/// Who waits on whom, kept up to date from the Task watch so that finding the Tasks to wake
+/// costs the size of the answer, not a scan of every Task. Specs are immutable, so an entry
+/// never changes while its Task exists.
+#[derive(Default)]
+struct Relations {
+    /// `(namespace, dependency)` → Tasks naming it in `dependsOn`.
+    dependents: HashMap<(String, String), BTreeSet<String>>,
+    /// Branch-lock key → Tasks on it (the key includes the namespace).
+    branches: HashMap<String, BTreeSet<String>>,
+    /// Built during a re-list, swapped in when it is complete.
+    relisting: Option<Box<Relations>>,
+}
+
+impl Relations {
+    fn insert(&mut self, t: &Task) {
+        let (Some(ns), Some(name)) = (t.metadata.namespace.as_deref(), t.metadata.name.as_deref())
+        else {
+            return;
+        };
+        for dep in t.spec.depends_on.iter().flatten() {
+            self.dependents
+                .entry((ns.to_owned(), dep.clone()))
+                .or_default()
+                .insert(name.to_owned());
+        }
+        if let Some(key) = branch_key(ns, t) {
+            self.branches
+                .entry(key)
+                .or_default()
+                .insert(name.to_owned());
+        }
+    }
+
+    fn remove(&mut self, t: &Task) {
+        let (Some(ns), Some(name)) = (t.metadata.namespace.as_deref(), t.metadata.name.as_deref())
+        else {
+            return;
+        };
+        for dep in t.spec.depends_on.iter().flatten() {
+            let key = (ns.to_owned(), dep.clone());
+            if let Some(set) = self.dependents.get_mut(&key) {
+                set.remove(name);
+                if set.is_empty() {
+                    self.dependents.remove(&key);
+                }
+            }
+        }
+        if let Some(key) = branch_key(ns, t) {
+            if let Some(set) = self.branches.get_mut(&key) {
+                set.remove(name);
+                if set.is_empty() {
+                    self.branches.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, event: &watcher::Event<Task>) {
+        match event {
+            watcher::Event::Apply(t) => self.insert(t),
+            watcher::Event::Delete(t) => self.remove(t),
+            watcher::Event::Init => self.relisting = Some(Box::default()),
+            watcher::Event::InitApply(t) => {
+                self.relisting.get_or_insert_with(Box::default).insert(t);
+            }
+            watcher::Event::InitDone => {
+                if let Some(fresh) = self.relisting.take() {
+                    self.dependents = fresh.dependents;
+                    self.branches = fresh.branches;
+                }
+            }
+        }
+    }
+
+    /// Tasks to wake when `changed` changed: its dependents, and the other Tasks on its
+    /// branch, if they are not finished.
+    fn related(&self, tasks: &Store<Task>, changed: &Task) -> Vec<ObjectRef<Task>> {
+        let (Some(ns), Some(name)) = (
+            changed.metadata.namespace.as_deref(),
+            changed.metadata.name.as_deref(),
+        ) else {
+            return vec![];
+        };
+        let dependents = self.dependents.get(&(ns.to_owned(), name.to_owned()));
+        let peers = branch_key(ns, changed).and_then(|k| self.branches.get(&k));
+        dependents
+            .into_iter()
+            .chain(peers)
+            .flatten()
+            .filter(|n| n.as_str() != name)
+            .map(|n| ObjectRef::<Task>::new(n).within(ns))
+            .filter(|r| tasks.get(r).is_some_and(|t| !t.is_terminal()))
+            .collect()
+    }
+}
+
+type SharedRelations = Arc<Mutex<Relations>>;
+
+fn relations(shared: &SharedRelations) -> std::sync::MutexGuard<'_, Relations> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
@@ -180,17 +261,22 @@ pub async fn run(
     // Dependents and branch waiters, woken when a Task they wait on changes.
     let (wake_tx, wake_rx) = mpsc::unbounded_channel::<ObjectRef<Task>>();
     let tap_store = task_store.clone();
+    let index: SharedRelations = Arc::default();
+    let tap_index = index.clone();
     let tasks = watcher(api::<Task>(&client, ns), watcher::Config::default())
         .default_backoff()
         .modify(strip)
         .reflect(task_writer)
         .inspect(move |event| {
+            let Ok(event) = event else { return };
+            let mut index = relations(&tap_index);
+            index.observe(event);
             let touched = match event {
-                Ok(watcher::Event::Delete(t)) => t,
+                watcher::Event::Delete(t) => t,
                 // Only these changes can unblock another Task: a new Task (a dependency that
                 // was missing), a finished one (dependents, branch waiters), and any change
-                // of a branch Task (the lock). Skipping the rest keeps the scan off the hot path.
-                Ok(watcher::Event::Apply(t))
+                // of a branch Task (the lock).
+                watcher::Event::Apply(t)
                     if t.status.is_none()
                         || t.is_terminal()
                         || t.meta().deletion_timestamp.is_some()
@@ -200,7 +286,7 @@ pub async fn run(
                 }
                 _ => return,
             };
-            for r in related(&tap_store, touched) {
+            for r in index.related(&tap_store, touched) {
                 let _ = wake_tx.send(r);
             }
         })
@@ -217,6 +303,7 @@ pub async fn run(
     .touched_objects();
 
     let pod_tasks = task_store.clone();
+    let pod_index = index.clone();
     let pods = watcher(
         api::<Pod>(&client, ns),
         watcher::Config::default().labels(LABEL_TASK),
@@ -238,7 +325,7 @@ pub async fn run(
             let releasing = t.status.as_ref().and_then(|s| s.phase) == Some(TaskPhase::Cancelled)
                 || t.meta().deletion_timestamp.is_some();
             if releasing {
-                refs.extend(related(&pod_tasks, &t));
+                refs.extend(relations(&pod_index).related(&pod_tasks, &t));
             }
         }
         refs
@@ -300,4 +387,63 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: mpsc::UnboundedReceiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store::Writer;
+
+    fn task(name: &str, deps: &[&str], branch: Option<&str>, phase: Option<TaskPhase>) -> Task {
+        let mut t: Task = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kelos.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"type": "codex", "prompt": "p",
+                     "credentials": {"type": "api-key", "secretRef": {"name": "s"}}}
+        }))
+        .unwrap();
+        if !deps.is_empty() {
+            t.spec.depends_on = Some(deps.iter().map(|d| d.to_string()).collect());
+        }
+        t.spec.branch = branch.map(str::to_owned);
+        t.status = phase.map(|p| kelos_api::TaskStatus {
+            phase: Some(p),
+            ..Default::default()
+        });
+        t
+    }
+
+    #[test]
+    fn relations_find_dependents_and_branch_peers_only() {
+        let tasks = vec![
+            task("a", &[], Some("main"), Some(TaskPhase::Running)),
+            task("b", &["a"], None, None),
+            task("c", &[], Some("main"), Some(TaskPhase::Waiting)),
+            task("d", &[], Some("main"), Some(TaskPhase::Succeeded)),
+            task("e", &[], Some("other"), None),
+        ];
+        let mut writer: Writer<Task> = Writer::default();
+        let mut rel = Relations::default();
+        for t in &tasks {
+            let ev = watcher::Event::Apply(t.clone());
+            writer.apply_watcher_event(&ev);
+            rel.observe(&ev);
+        }
+        let store = writer.as_reader();
+        let mut names: Vec<String> = rel
+            .related(&store, &tasks[0])
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        names.sort();
+        // d is finished, e is on another branch.
+        assert_eq!(names, vec!["b", "c"]);
+        rel.observe(&watcher::Event::Delete(tasks[1].clone()));
+        assert_eq!(rel.related(&store, &tasks[0]).len(), 1);
+        // A re-list replaces everything.
+        rel.observe(&watcher::Event::Init);
+        rel.observe(&watcher::Event::InitApply(tasks[4].clone()));
+        rel.observe(&watcher::Event::InitDone);
+        assert!(rel.related(&store, &tasks[0]).is_empty());
+    }
 }

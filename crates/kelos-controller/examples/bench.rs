@@ -27,8 +27,14 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-/// Reconciles in flight in the controller, and requests in flight for the direct Job rate.
-const CONCURRENCY: u16 = 32;
+/// Reconciles in flight in the controller, and requests in flight for the direct Job rate
+/// (`KELOS_BENCH_CONCURRENCY` overrides it).
+fn concurrency() -> u16 {
+    std::env::var("KELOS_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32)
+}
 /// Requests in flight while the bench creates Tasks.
 const CREATE_PARALLELISM: usize = 64;
 const CANCEL_SAMPLES: usize = 200;
@@ -77,7 +83,7 @@ async fn controller(kubeconfig: &Path) {
         health_addr: None,
         task: RunConfig {
             namespace: None,
-            concurrency: CONCURRENCY,
+            concurrency: concurrency(),
             task: TaskConfig {
                 images: JobImages::default(),
                 github_api_base_url: None,
@@ -160,7 +166,7 @@ async fn direct_jobs(client: &Client, ns: &str, n: usize) -> Duration {
                     .expect("creating Job");
             }
         })
-        .buffer_unordered(CONCURRENCY as usize)
+        .buffer_unordered(concurrency() as usize)
         .collect::<Vec<_>>()
         .await;
     let elapsed = start.elapsed();
@@ -299,7 +305,8 @@ async fn main() {
     let rate_1k = rate(1000.0, done_1k);
     let rate_5k = rate(5000.0, done_5k);
     let client_cfg = format!(
-        "kube-rs client defaults (no client-side rate limit), {CONCURRENCY} reconciles / requests in flight"
+        "kube-rs client defaults (no client-side rate limit), {} reconciles / requests in flight",
+        concurrency()
     );
     println!();
     println!("kelos-controller bench ({client_cfg})");

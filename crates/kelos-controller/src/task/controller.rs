@@ -298,7 +298,11 @@ pub async fn run(
         watcher::Config::default().labels(&job_selector),
     )
     .default_backoff()
-    .modify(strip)
+    // Only status, owner and deletion matter here; the pod template is most of a Job.
+    .modify(|job: &mut Job| {
+        strip(job);
+        job.spec = None;
+    })
     .reflect(job_writer)
     .touched_objects();
 
@@ -309,7 +313,12 @@ pub async fn run(
         watcher::Config::default().labels(LABEL_TASK),
     )
     .default_backoff()
-    .modify(strip)
+    .modify(|pod: &mut Pod| {
+        // Names, creation and deletion times are all the reconciler reads of a pod.
+        strip(pod);
+        pod.spec = None;
+        pod.status = None;
+    })
     .reflect(pod_writer)
     .touched_objects();
     // A pod change concerns its Task (podName; a cancelled Task's lock) and, once the pod of a

@@ -43,22 +43,47 @@ impl Env {
     /// A Task controller watching only this test's namespace, metrics and health on
     /// ephemeral loopback ports.
     pub async fn start(&self) -> Running {
+        self.start_with(TaskConfig {
+            images: JobImages::default(),
+            github_api_base_url: None,
+        })
+        .await
+    }
+
+    pub async fn start_with(&self, task: TaskConfig) -> Running {
         let options = Options {
             metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
             health_addr: Some("127.0.0.1:0".parse().unwrap()),
             task: RunConfig {
                 namespace: Some(self.ns.clone()),
                 concurrency: 8,
-                task: TaskConfig {
-                    images: JobImages::default(),
-                    github_api_base_url: None,
-                },
+                task,
             },
             taskspawner: None,
         };
         runner::start(self.client.clone(), options)
             .await
             .expect("starting the controller")
+    }
+
+    /// Creates a Secret with `data` (plain strings).
+    pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
+        let secret = k8s_openapi::api::core::v1::Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            string_data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("creating Secret");
     }
 
     pub fn tasks(&self) -> Api<Task> {
@@ -79,10 +104,18 @@ impl Env {
     }
 
     pub async fn workspace(&self, name: &str) {
+        self.workspace_spec(
+            name,
+            json!({"repo": "https://github.com/kelos-dev/example.git"}),
+        )
+        .await;
+    }
+
+    pub async fn workspace_spec(&self, name: &str, spec: Value) {
         let ws: Workspace = serde_json::from_value(json!({
             "apiVersion": "kelos.dev/v1alpha1", "kind": "Workspace",
             "metadata": {"name": name},
-            "spec": {"repo": "https://github.com/kelos-dev/example.git"}
+            "spec": spec
         }))
         .unwrap();
         Api::<Workspace>::namespaced(self.client.clone(), &self.ns)

@@ -212,7 +212,7 @@ impl Flags {
                 "--log-format must be text or json, not {other:?}"
             ))),
             (None, Some("json")) => Ok(true),
-            (None, _) => Ok(!self.zap_devel && false),
+            (None, _) => Ok(false),
         }
     }
 }

@@ -119,12 +119,12 @@ impl Relations {
                 }
             }
         }
-        if let Some(key) = branch_key(ns, t) {
-            if let Some(set) = self.branches.get_mut(&key) {
-                set.remove(name);
-                if set.is_empty() {
-                    self.branches.remove(&key);
-                }
+        if let Some(key) = branch_key(ns, t)
+            && let Some(set) = self.branches.get_mut(&key)
+        {
+            set.remove(name);
+            if set.is_empty() {
+                self.branches.remove(&key);
             }
         }
     }

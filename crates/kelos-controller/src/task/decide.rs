@@ -207,10 +207,12 @@ fn terminal(
         // Outputs not captured at completion: the agent may still be flushing its log.
         let window_open =
             completion.is_some_and(|c| now.duration_since(c).as_secs() < RETRY_WINDOW_SECS);
-        if window_open && no_outputs(status) && (job.succeeded > 0 || job.failed) {
-            if !capture(o, &mut set, t) {
-                t.requeue_within(Duration::from_secs(RETRY_INTERVAL_SECS as u64));
-            }
+        if window_open
+            && no_outputs(status)
+            && (job.succeeded > 0 || job.failed)
+            && !capture(o, &mut set, t)
+        {
+            t.requeue_within(Duration::from_secs(RETRY_INTERVAL_SECS as u64));
         }
     }
     if !set.is_empty() {

@@ -130,10 +130,8 @@ impl Env {
         let start = Instant::now();
         loop {
             let t = api.get_opt(name).await.expect("reading Task");
-            if let Some(t) = &t {
-                if pred(t) {
-                    return t.clone();
-                }
+            if let Some(t) = t.as_ref().filter(|t| pred(t)) {
+                return t.clone();
             }
             if start.elapsed() > WAIT {
                 panic!("Task {name}: timed out waiting for {what}; last seen: {t:#?}");
@@ -175,10 +173,8 @@ impl Env {
     pub async fn wait_pod(&self, name: &str, pred: impl Fn(&Pod) -> bool) -> Pod {
         let start = Instant::now();
         loop {
-            if let Some(p) = self.pods().get_opt(name).await.unwrap() {
-                if pred(&p) {
-                    return p;
-                }
+            if let Some(p) = self.pods().get_opt(name).await.unwrap().filter(|p| pred(p)) {
+                return p;
             }
             assert!(start.elapsed() < WAIT, "pod {name}: condition never held");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -29,9 +29,12 @@ crds:
 cluster: test-bins
 	$(CARGO) run --quiet -p kelos-testenv --bin kelos-cluster
 
-## run: local control plane, CRDs, examples (extended as the controller and spawner land).
+## run: the narrated local demo (crates/kelos-run): simulated cluster + CRDs, fake GitHub, controller
+## and spawners; Tasks created, running, succeeding, one cancelled; stays up until Ctrl-C.
+## KELOS_RUN_EXIT_AFTER_DEMO=1 exits after the demo; GITHUB_TOKEN + KELOS_RUN_REPO=owner/repo: real GitHub.
 run: test-bins
-	$(CARGO) run --quiet -p kelos-testenv --bin kelos-cluster -- --apply-examples
+	$(CARGO) build --quiet -p kelos-controller -p kelos-spawner -p kelos-run
+	$(CARGO_TARGET_DIR)/debug/kelos-run
 
 ## bench: performance figures on the local control plane.
 bench: test-bins

@@ -14,7 +14,6 @@ mod narrate;
 mod watch;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +45,12 @@ const CHILD_GRACE: Duration = Duration::from_secs(5);
 struct Args {
     /// Exit once the demo's cancelled Task is observed (0), or with an error on failure or
     /// timeout, instead of leaving the cluster up until Ctrl-C.
-    #[arg(long, env = "KELOS_RUN_EXIT_AFTER_DEMO")]
+    #[arg(
+        long,
+        env = "KELOS_RUN_EXIT_AFTER_DEMO",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     exit_after_demo: bool,
     /// Seconds the demo may take once the cluster is up, before it gives up.
     #[arg(long, env = "KELOS_RUN_TIMEOUT", default_value_t = 180)]
@@ -104,7 +108,7 @@ fn github_mode(repo: Option<&str>) -> Result<Option<(String, String, String)>, S
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn main() {
     let args = Args::parse();
     let n = Narrator::new();
     let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
@@ -116,7 +120,7 @@ async fn main() -> ExitCode {
         Ok(x) => x,
         Err(e) => {
             eprintln!("kelos-run: {e}");
-            return ExitCode::FAILURE;
+            std::process::exit(1);
         }
     };
 
@@ -125,16 +129,19 @@ async fn main() -> ExitCode {
         STEPS,
         "Simulated cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK (a fake node), Kelos CRDs",
     );
-    let cluster = tokio::select! {
-        started = TestCluster::kelos_full() => match started {
-            Ok(cluster) => cluster,
-            Err(e) => {
-                eprintln!("kelos-run: the simulated cluster did not start: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        _ = interrupt.recv() => return ExitCode::from(130),
-        _ = terminate.recv() => return ExitCode::from(143),
+    let started = tokio::select! {
+        started = TestCluster::kelos_full() => Some(started),
+        _ = interrupt.recv() => None,
+        _ = terminate.recv() => None,
+    };
+    // (A half-started cluster was dropped with the select: its processes are stopped.)
+    let cluster = match started {
+        Some(Ok(cluster)) => cluster,
+        Some(Err(e)) => {
+            eprintln!("kelos-run: the simulated cluster did not start: {e}");
+            std::process::exit(1);
+        }
+        None => std::process::exit(130),
     };
     n.info(&format!(
         "up at {} in {}",
@@ -180,13 +187,13 @@ async fn main() -> ExitCode {
                 _ = terminate.recv() => {}
                 _ = run.any_child_exit() => {}
             }
-            ExitCode::SUCCESS
+            0
         }
         Outcome::Done => {
             n.info("demo complete (--exit-after-demo): tearing down");
-            ExitCode::SUCCESS
+            0
         }
-        Outcome::Interrupted => ExitCode::from(130),
+        Outcome::Interrupted => 130,
         Outcome::Failed(e) => {
             n.warn(&e);
             run.cluster.keep_dir();
@@ -201,11 +208,14 @@ async fn main() -> ExitCode {
                     _ = terminate.recv() => {}
                 }
             }
-            ExitCode::FAILURE
+            1
         }
     };
     run.teardown();
-    code
+    drop(run);
+    // Everything is stopped; exit now rather than wait for the runtime to wind down its tasks.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::process::exit(code)
 }
 
 enum Outcome {
@@ -813,4 +823,29 @@ fn kubernetes_version(bin_dir: &str) -> String {
         .and_then(|n| n.split('-').next())
         .unwrap_or("")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_after_demo_takes_flag_or_env() {
+        let parse = |args: &[&str]| Args::try_parse_from(args).unwrap().exit_after_demo;
+        // SAFETY: the only test in this binary touching the environment.
+        unsafe { std::env::remove_var("KELOS_RUN_EXIT_AFTER_DEMO") };
+        assert!(!parse(&["kelos-run"]));
+        assert!(parse(&["kelos-run", "--exit-after-demo"]));
+        for (value, expected) in [
+            ("1", true),
+            ("true", true),
+            ("yes", true),
+            ("0", false),
+            ("false", false),
+        ] {
+            unsafe { std::env::set_var("KELOS_RUN_EXIT_AFTER_DEMO", value) };
+            assert_eq!(parse(&["kelos-run"]), expected, "{value}");
+        }
+        unsafe { std::env::remove_var("KELOS_RUN_EXIT_AFTER_DEMO") };
+    }
 }

@@ -10,6 +10,7 @@ use kelos_api::constants::{
     SOURCE_KIND_PULL_REQUEST,
 };
 use kelos_api::{Task, TaskPhase};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
@@ -93,8 +94,8 @@ struct PodSeen {
 }
 
 enum Change {
-    Task(Event<Task>),
-    Pod(Event<Pod>),
+    Task(Box<Event<Task>>),
+    Pod(Box<Event<Pod>>),
 }
 
 /// Starts the watchers on the current runtime; the receiver sees every update.
@@ -107,10 +108,14 @@ pub fn spawn(
     let (tx, rx) = watch::channel(Snapshot::default());
     let tasks: Api<Task> = Api::namespaced(client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(client, namespace);
-    let task_events =
-        watcher::watcher(tasks, watcher::Config::default()).map(|e| e.map(Change::Task));
+    // With a backoff: without one, an apiserver that is gone (teardown) makes the watcher retry
+    // in a hot loop that never yields.
+    let task_events = watcher::watcher(tasks, watcher::Config::default())
+        .default_backoff()
+        .map(|e| e.map(|t| Change::Task(Box::new(t))));
     let pod_events = watcher::watcher(pods, watcher::Config::default().labels(LABEL_TASK))
-        .map(|e| e.map(Change::Pod));
+        .default_backoff()
+        .map(|e| e.map(|p| Change::Pod(Box::new(p))));
     let handle = tokio::spawn(async move {
         let mut changes = stream::select(task_events.boxed(), pod_events.boxed());
         let mut state = Watching {
@@ -121,16 +126,19 @@ pub fn spawn(
         };
         while let Some(change) = changes.next().await {
             match change {
-                Ok(Change::Task(Event::Apply(t) | Event::InitApply(t))) => state.task(&t),
-                Ok(Change::Pod(Event::Apply(p) | Event::InitApply(p))) => state.pod(&p),
-                Ok(Change::Pod(Event::Delete(p))) => state.pod_deleted(&p),
-                Ok(Change::Task(Event::Delete(t))) => {
-                    state.tx.send_modify(|s| {
+                Ok(Change::Task(event)) => match *event {
+                    Event::Apply(t) | Event::InitApply(t) => state.task(&t),
+                    Event::Delete(t) => state.tx.send_modify(|s| {
                         s.tasks.remove(&t.name_any());
-                    });
-                }
-                Ok(_) => {}
-                // The watcher retries by itself; a hiccup is not worth narrating.
+                    }),
+                    _ => {}
+                },
+                Ok(Change::Pod(event)) => match *event {
+                    Event::Apply(p) | Event::InitApply(p) => state.pod(&p),
+                    Event::Delete(p) => state.pod_deleted(&p),
+                    _ => {}
+                },
+                // The watcher retries (with a backoff); a hiccup is not worth narrating.
                 Err(_) => {}
             }
         }

@@ -40,6 +40,18 @@ impl Env {
         Env { client, ns }
     }
 
+    /// In the simulated cluster (kube-controller-manager, kube-scheduler, KWOK).
+    pub async fn new_full(prefix: &str) -> Env {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let cluster = kelos_testenv::shared_full().await;
+        let client = cluster.client().await;
+        let ns = cluster.namespace(prefix).await;
+        Env { client, ns }
+    }
+
     /// A Task controller watching only this test's namespace, metrics and health on
     /// ephemeral loopback ports.
     pub async fn start(&self) -> Running {

@@ -91,6 +91,20 @@ async fn write_status(
     }
 }
 
+/// Event notes are limited to 1 kB by the API; longer messages (a build error listing many
+/// paths) would make the event be rejected.
+fn clip_note(note: &str) -> String {
+    const MAX: usize = 1000;
+    if note.len() <= MAX {
+        return note.to_owned();
+    }
+    let mut end = MAX - 3;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &note[..end])
+}
+
 pub async fn publish(ctx: &Context, task: &Task, ev: &EventSpec) {
     let event = Event {
         type_: if ev.warning {
@@ -99,7 +113,7 @@ pub async fn publish(ctx: &Context, task: &Task, ev: &EventSpec) {
             EventType::Normal
         },
         reason: ev.reason.to_owned(),
-        note: Some(ev.note.clone()),
+        note: Some(clip_note(&ev.note)),
         action: ev.reason.to_owned(),
         secondary: None,
     };
@@ -442,5 +456,71 @@ pub async fn apply(
 fn release(ctx: &Context, key: &Option<String>, name: &str) {
     if let Some(key) = key {
         ctx.release_lock(key, name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kelos_api::TaskStatus;
+    use std::collections::BTreeMap;
+
+    fn task(status: Option<TaskStatus>) -> Task {
+        let mut t: Task = serde_json::from_value(json!({
+            "apiVersion": "kelos.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": "t", "namespace": "ns", "resourceVersion": "42"},
+            "spec": {"type": "codex", "prompt": "p",
+                     "credentials": {"type": "api-key", "secretRef": {"name": "s"}}}
+        }))
+        .unwrap();
+        t.status = status;
+        t
+    }
+
+    fn ops(t: &Task, up: &StatusUpdate) -> Value {
+        serde_json::to_value(status_patch(t, up).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn status_writes_test_what_was_read() {
+        let up = StatusUpdate {
+            expect_phase: Some(TaskPhase::Running),
+            set: BTreeMap::from([("phase", json!("Succeeded")), ("message", json!("done"))]),
+        };
+        let t = task(Some(TaskStatus {
+            phase: Some(TaskPhase::Running),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ops(&t, &up),
+            json!([
+                {"op": "test", "path": "/status/phase", "value": "Running"},
+                {"op": "add", "path": "/status/message", "value": "done"},
+                {"op": "add", "path": "/status/phase", "value": "Succeeded"},
+            ])
+        );
+        // No status yet: the resourceVersion guards the first write.
+        let up = StatusUpdate {
+            expect_phase: None,
+            set: BTreeMap::from([("phase", json!("Waiting"))]),
+        };
+        assert_eq!(
+            ops(&task(None), &up),
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "42"},
+                {"op": "add", "path": "/status", "value": {"phase": "Waiting"}},
+            ])
+        );
+        // A status without a phase: also the resourceVersion.
+        let t = task(Some(TaskStatus::default()));
+        assert_eq!(ops(&t, &up)[0]["path"], "/metadata/resourceVersion");
+    }
+
+    #[test]
+    fn long_notes_are_clipped_on_a_char_boundary() {
+        assert_eq!(clip_note("short"), "short");
+        let long = "é".repeat(800);
+        let clipped = clip_note(&long);
+        assert!(clipped.len() <= 1000 && clipped.ends_with("..."));
     }
 }

@@ -50,6 +50,23 @@ fn target_dir() -> PathBuf {
 /// (and echoed to stderr, which the test harness shows on failure).
 fn make_run(extra_env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     let mut cmd = Command::new("make");
+    // What cargo sets for this test process must not reach the nested cargo: build scripts
+    // (ring's, for one) rerun when e.g. CARGO_MANIFEST_DIR or CARGO_PKG_NAME differ from their
+    // last build, which would rebuild them here and again in everyone's next build.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_")
+            || key == "CARGO_CRATE_NAME"
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "CARGO_TARGET_TMPDIR"
+            || key == "CARGO_RUSTC_CURRENT_DIR"
+            || key == "OUT_DIR"
+        {
+            cmd.env_remove(&*key);
+        }
+    }
     cmd.arg("run")
         .current_dir(repo_root())
         .env("CARGO_TARGET_DIR", target_dir())

@@ -994,4 +994,85 @@ mod tests {
         let tr = decide(&o, ts(0));
         assert_eq!(field(&tr, "podName").unwrap(), "");
     }
+
+    #[test]
+    fn job_success_seen_after_a_cancellation_changes_nothing() {
+        let t = task(Some(TaskPhase::Cancelled));
+        let mut o = observed(&t);
+        o.job = job(0, 1, false);
+        o.log_outputs = Some(vec!["branch: b".into()]);
+        let tr = decide(&o, ts(3));
+        assert_eq!(tr.job, JobAction::Delete);
+        assert!(tr.status.as_ref().is_none_or(|s| s.phase().is_none()));
+        assert!(field(&tr, "outputs").is_none());
+        assert_eq!(tr.record_completion.unwrap().phase, TaskPhase::Cancelled);
+        assert!(!tr.events.iter().any(|e| e.reason == REASON_TASK_SUCCEEDED));
+    }
+
+    /// Terminal means terminal, over every combination of what could be observed.
+    #[test]
+    fn no_observation_moves_a_terminal_task() {
+        let jobs = [
+            None,
+            job(0, 0, false),
+            job(1, 0, false),
+            job(0, 1, false),
+            job(0, 0, true),
+            Some(JobView {
+                deleting: true,
+                ..Default::default()
+            }),
+        ];
+        let dep_sets = [
+            vec![],
+            vec![DepView {
+                name: "d".into(),
+                state: None,
+            }],
+            vec![dep("d", TaskPhase::Failed)],
+            vec![dep("d", TaskPhase::Succeeded)],
+        ];
+        let branches = [
+            None,
+            branch_view(vec![]),
+            branch_view(vec![peer("a", Some(TaskPhase::Running))]),
+        ];
+        for phase in TaskPhase::ALL.into_iter().filter(|p| p.is_terminal()) {
+            for ttl in [None, Some(0), Some(100)] {
+                for j in &jobs {
+                    for deps in &dep_sets {
+                        for br in &branches {
+                            for cycle in [None, Some("t".to_string())] {
+                                let mut t = task(Some(phase));
+                                t.spec.ttl_seconds_after_finished = ttl;
+                                let mut o = observed(&t);
+                                o.job = j.clone();
+                                o.deps = deps.clone();
+                                o.branch = br.clone();
+                                o.cycle = cycle;
+                                o.pods = vec![pod("p", 0, None)];
+                                o.log_outputs = Some(vec!["k: v".into()]);
+                                let tr = decide(&o, ts(10));
+                                let ctx = format!("{phase} {j:?} {deps:?} {br:?}");
+                                assert!(!matches!(tr.job, JobAction::Create { .. }), "{ctx}");
+                                assert_eq!(tr.lock, LockAction::None, "{ctx}");
+                                if let Some(st) = &tr.status {
+                                    assert_eq!(st.expect_phase, Some(phase), "{ctx}");
+                                    assert!(st.phase().is_none(), "{ctx}");
+                                }
+                                if let Some(c) = &tr.record_completion {
+                                    assert_eq!(c.phase, phase, "{ctx}");
+                                }
+                                // Only a cancelled Task's pods are deleted, and only it deletes its Job.
+                                if phase != TaskPhase::Cancelled {
+                                    assert!(tr.delete_pods.is_empty(), "{ctx}");
+                                    assert_ne!(tr.job, JobAction::Delete, "{ctx}");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

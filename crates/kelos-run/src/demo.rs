@@ -16,6 +16,8 @@ pub const ISSUE_SPAWNER: &str = "demo-issues";
 pub const REVIEW_SPAWNER: &str = "demo-reviews";
 pub const SPAWNERS: [&str; 2] = [ISSUE_SPAWNER, REVIEW_SPAWNER];
 pub const NAMESPACE: &str = "kelos-demo";
+/// Where `examples/` goes once the demo is done (interactive runs only).
+pub const EXAMPLES_NAMESPACE: &str = "kelos-examples";
 
 /// The manifests, applied in this order; embedded so the binary works from any directory (the
 /// files live in `crates/kelos-run/demo/`).

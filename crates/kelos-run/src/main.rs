@@ -92,13 +92,16 @@ fn locate_bins(dir: Option<PathBuf>) -> Result<Bins, String> {
     Ok(bins)
 }
 
-/// Real GitHub when both `KELOS_RUN_REPO` and `GITHUB_TOKEN` are set.
-fn github_mode(repo: Option<&str>) -> Result<Option<(String, String, String)>, String> {
+/// Real GitHub when `KELOS_RUN_REPO` is set; it then needs `GITHUB_TOKEN`.
+fn github_mode(
+    repo: Option<&str>,
+    token: Option<String>,
+) -> Result<Option<(String, String, String)>, String> {
     let Some(repo) = repo.filter(|r| !r.trim().is_empty()) else {
         return Ok(None);
     };
     let (owner, name) = demo::parse_repo(repo)?;
-    let token = std::env::var("GITHUB_TOKEN").unwrap_or_default();
+    let token = token.unwrap_or_default();
     if token.trim().is_empty() {
         return Err(format!(
             "KELOS_RUN_REPO={repo} needs GITHUB_TOKEN (a token that can read its issues and pull requests)"
@@ -114,9 +117,12 @@ async fn main() {
     let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
     let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
 
-    let (bins, real) = match locate_bins(args.bin_dir.clone())
-        .and_then(|b| Ok((b, github_mode(args.repo.as_deref())?)))
-    {
+    let (bins, real) = match locate_bins(args.bin_dir.clone()).and_then(|b| {
+        Ok((
+            b,
+            github_mode(args.repo.as_deref(), std::env::var("GITHUB_TOKEN").ok())?,
+        ))
+    }) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("kelos-run: {e}");
@@ -181,6 +187,7 @@ async fn main() {
 
     let code = match outcome {
         Outcome::Done if !args.exit_after_demo => {
+            run.apply_examples().await;
             run.hints();
             tokio::select! {
                 _ = interrupt.recv() => {}
@@ -304,7 +311,7 @@ impl Run {
                 demo::NAMESPACE
             ),
         );
-        self.create_namespace(&client).await?;
+        self.create_namespace(&client, demo::NAMESPACE).await?;
         let mut policy_checked = false;
         for (path, manifest) in demo::MANIFESTS {
             self.apply(path, &github.render(manifest)).await?;
@@ -455,11 +462,11 @@ impl Run {
         Ok(())
     }
 
-    async fn create_namespace(&self, client: &kube::Client) -> Result<(), String> {
+    async fn create_namespace(&self, client: &kube::Client, name: &str) -> Result<(), String> {
         let api: Api<Namespace> = Api::all(client.clone());
         let ns = Namespace {
             metadata: ObjectMeta {
-                name: Some(demo::NAMESPACE.to_owned()),
+                name: Some(name.to_owned()),
                 ..Default::default()
             },
             ..Default::default()
@@ -467,10 +474,10 @@ impl Run {
         match api.create(&PostParams::default(), &ns).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.is_already_exists() => {}
-            Err(e) => return Err(format!("creating namespace {}: {e}", demo::NAMESPACE)),
+            Err(e) => return Err(format!("creating namespace {name}: {e}")),
         }
         // Pods need the namespace's default ServiceAccount (kube-controller-manager makes it).
-        let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), demo::NAMESPACE);
+        let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
         loop {
             if let Ok(Some(_)) = sa.get_opt("default").await {
                 break;
@@ -478,9 +485,58 @@ impl Run {
             self.check_deadline("the namespace's default ServiceAccount")?;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.n
-            .info(&format!("namespace/{} created", demo::NAMESPACE));
+        self.n.info(&format!("namespace/{name} created"));
         Ok(())
+    }
+
+    /// The scenarios of `examples/`, applied together to their own namespace for a look (their
+    /// Tasks run on KWOK too; nothing polls GitHub for their TaskSpawners). A failure is a
+    /// warning, not the end of the demo.
+    async fn apply_examples(&mut self) {
+        let dir = kelos_testenv::repo_root().join("examples");
+        if !dir.is_dir() {
+            return;
+        }
+        self.n.heading(&format!(
+            "Also: the scenarios of examples/, in namespace {}",
+            demo::EXAMPLES_NAMESPACE
+        ));
+        self.deadline = Instant::now() + Duration::from_secs(60);
+        let client = self.cluster.client().await;
+        if let Err(e) = self
+            .create_namespace(&client, demo::EXAMPLES_NAMESPACE)
+            .await
+        {
+            self.n.warn(&e);
+            return;
+        }
+        let mut cmd = tokio::process::Command::from(self.cluster.kubectl());
+        cmd.args([
+            "apply",
+            "--server-side",
+            "--field-manager=kelos-run",
+            "-n",
+            demo::EXAMPLES_NAMESPACE,
+            "-R",
+            "-f",
+        ])
+        .arg(&dir);
+        match cmd.output().await {
+            Ok(out) if out.status.success() => {
+                let objects = String::from_utf8_lossy(&out.stdout).lines().count();
+                self.n.info(&format!(
+                    "{objects} objects applied from {} (kubectl get tasks,taskspawners -n {})",
+                    dir.display(),
+                    demo::EXAMPLES_NAMESPACE
+                ));
+            }
+            Ok(out) => self.n.warn(&format!(
+                "kubectl apply -R -f {} failed: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => self.n.warn(&format!("running kubectl: {e}")),
+        }
     }
 
     /// `kubectl apply --server-side -n kelos-demo -f -`, narrating what it did.
@@ -737,6 +793,8 @@ impl Run {
 
     /// Spawners, controller, then the cluster, each by its recorded PID.
     fn teardown(&mut self) {
+        self.n
+            .heading("Tearing down: spawners, controller, then the cluster");
         if let Some(watcher) = self.watcher.take() {
             watcher.abort();
         }
@@ -828,6 +886,21 @@ fn kubernetes_version(bin_dir: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn real_github_needs_repo_and_token() {
+        let token = || Some("ghp_x".to_owned());
+        assert_eq!(github_mode(None, token()).unwrap(), None);
+        assert_eq!(github_mode(Some(" "), token()).unwrap(), None);
+        assert_eq!(
+            github_mode(Some("acme/widgets"), token()).unwrap(),
+            Some(("acme".into(), "widgets".into(), "ghp_x".into()))
+        );
+        let e = github_mode(Some("acme/widgets"), None).unwrap_err();
+        assert!(e.contains("needs GITHUB_TOKEN"), "{e}");
+        assert!(github_mode(Some("acme/widgets"), Some(" ".into())).is_err());
+        assert!(github_mode(Some("acme"), token()).is_err());
+    }
 
     #[test]
     fn exit_after_demo_takes_flag_or_env() {

@@ -315,8 +315,13 @@ impl Watching {
             && seen.grace != before.grace
             && let Some(grace) = seen.grace
         {
-            // A second deletion may shorten the grace period (never lengthen it).
-            n.pod(&format!("{name}: grace period shortened to {grace}s"));
+            if grace == 0 {
+                // KWOK, like a kubelet, finishes the deletion once the grace period is over.
+                n.pod(&format!("{name}: grace period over, the agent is killed"));
+            } else {
+                // A second deletion may shorten the grace period (never lengthen it).
+                n.pod(&format!("{name}: grace period shortened to {grace}s"));
+            }
         }
     }
 

@@ -353,6 +353,12 @@ fn make_run_stays_up_after_the_demo_and_ctrl_c_tears_everything_down() {
         lines.iter().any(|l| l.contains("CANCELLED")),
         "the demo finished without a cancelled Task"
     );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("objects applied from") && l.contains("examples")),
+        "examples/ not applied"
+    );
     let kubeconfig = lines
         .iter()
         .find_map(|l| l.trim().strip_prefix("export KUBECONFIG="))

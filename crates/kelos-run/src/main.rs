@@ -189,12 +189,12 @@ async fn main() {
         Outcome::Done if !args.exit_after_demo => {
             run.apply_examples().await;
             run.hints();
+            // Up until Ctrl-C; a controller or spawner that dies meanwhile ends it too (1).
             tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-                _ = run.any_child_exit() => {}
+                _ = interrupt.recv() => 0,
+                _ = terminate.recv() => 0,
+                _ = run.any_child_exit() => 1,
             }
-            0
         }
         Outcome::Done => {
             n.info("demo complete (--exit-after-demo): tearing down");

@@ -216,6 +216,47 @@ async fn same_branch_runs_one_after_the_other() {
 }
 
 #[tokio::test]
+async fn tasks_created_at_once_on_one_branch_run_one_at_a_time_in_fifo_order() {
+    let env = Env::new("branch-fifo").await;
+    env.workspace("ws").await;
+    // Created before the controller starts, so it sees them all at once.
+    let names = ["e", "c", "a", "d", "b"];
+    for n in names {
+        env.create(on_branch(task(n), "ws", "main")).await;
+    }
+    let mut expected: Vec<(jiff::Timestamp, String)> = Vec::new();
+    for n in names {
+        let t = env.tasks().get(n).await.unwrap();
+        expected.push((t.metadata.creation_timestamp.unwrap().0, n.to_string()));
+    }
+    expected.sort();
+    let _ctrl = env.start().await;
+    // Each in turn starts (a wrong order would leave the expected one Waiting: timeout), while
+    // every other Task that got a Job has already finished.
+    for (_, name) in &expected {
+        env.wait_phase(name, TaskPhase::Pending).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut with_jobs = Vec::new();
+        for n in names {
+            if env.job_exists(n).await {
+                with_jobs.push(n);
+            }
+        }
+        assert!(with_jobs.contains(&name.as_str()));
+        env.job_succeeded(name).await;
+        env.wait_phase(name, TaskPhase::Succeeded).await;
+        // Everyone else with a Job has finished already.
+        for n in with_jobs.iter().filter(|n| **n != name.as_str()) {
+            assert_eq!(
+                env.tasks().get(n).await.unwrap().phase(),
+                Some(TaskPhase::Succeeded),
+                "{n} ran alongside {name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn branch_lock_survives_a_controller_restart() {
     let env = Env::new("branch-restart").await;
     let ctrl = env.start().await;

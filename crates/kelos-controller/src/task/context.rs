@@ -37,6 +37,9 @@ pub struct Context {
     /// the moment before the caches show that Task as Pending; the lock itself is derived
     /// from Task state (see `branch`).
     locks: Mutex<HashMap<String, String>>,
+    /// Consecutive failed reconciles per Task UID, for exponential retry backoff (kube-runtime
+    /// has none per object). Cleared by a successful reconcile.
+    failures: Mutex<HashMap<String, u32>>,
     /// Made on first use: most installations never use a GitHub App.
     token_client: OnceLock<github_app::TokenClient>,
 }
@@ -58,6 +61,7 @@ impl Context {
             pods: stores.2,
             config,
             locks: Mutex::default(),
+            failures: Mutex::default(),
             token_client: OnceLock::new(),
         }
     }
@@ -68,6 +72,19 @@ impl Context {
         }
         let client = github_app::TokenClient::new()?;
         Ok(self.token_client.get_or_init(|| client))
+    }
+
+    /// Counts a failed reconcile of `uid` and returns how many in a row.
+    pub fn record_failure(&self, uid: &str) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(uid.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    pub fn clear_failures(&self, uid: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(uid);
     }
 
     fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {

@@ -35,8 +35,17 @@ use crate::metrics::Metrics;
 
 /// Name the controller reports events under (the original's recorder name).
 pub const REPORTER: &str = "kelos-controller";
-/// Requeue after a failed reconcile.
+/// Requeue after a failed reconcile: 5 s, doubling per consecutive failure, at most 5 min.
 const ERROR_RETRY: Duration = Duration::from_secs(5);
+const ERROR_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// The retry delay after `failures` consecutive failures (1 = the first).
+pub fn error_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    ERROR_RETRY
+        .saturating_mul(1 << doublings)
+        .min(ERROR_RETRY_MAX)
+}
 
 /// Where and how the Task controller runs.
 #[derive(Clone, Debug)]
@@ -179,6 +188,8 @@ pub async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
         .namespace()
         .ok_or_else(|| Error::MissingNamespace(task.name_any()))?;
     let span = tracing::info_span!("reconcile", namespace = %ns, name = %task.name_any());
+    let uid = task.metadata.uid.clone();
+    let ctx_for_success = ctx.clone();
     async move {
         let api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
         finalizer(&api, TASK_FINALIZER, task, |event| async {
@@ -206,6 +217,11 @@ pub async fn reconcile(task: Arc<Task>, ctx: Arc<Context>) -> Result<Action> {
     }
     .instrument(span)
     .await
+    .inspect(|_| {
+        if let Some(uid) = uid.as_deref() {
+            ctx_for_success.clear_failures(uid);
+        }
+    })
 }
 
 /// Task deletion: release its branch lock and delete its Job (Background), as the original's
@@ -241,7 +257,12 @@ fn error_policy(task: Arc<Task>, error: &Error, ctx: Arc<Context>) -> Action {
         %error,
         "reconcile failed"
     );
-    Action::requeue(ERROR_RETRY)
+    let failures = task
+        .metadata
+        .uid
+        .as_deref()
+        .map_or(1, |uid| ctx.record_failure(uid));
+    Action::requeue(error_backoff(failures))
 }
 
 /// Runs the Task controller until `shutdown` resolves. `ready` is told once the caches have
@@ -420,6 +441,15 @@ mod tests {
             ..Default::default()
         });
         t
+    }
+
+    #[test]
+    fn error_backoff_doubles_up_to_five_minutes() {
+        assert_eq!(error_backoff(1), Duration::from_secs(5));
+        assert_eq!(error_backoff(2), Duration::from_secs(10));
+        assert_eq!(error_backoff(4), Duration::from_secs(40));
+        assert_eq!(error_backoff(7), Duration::from_secs(300));
+        assert_eq!(error_backoff(u32::MAX), Duration::from_secs(300));
     }
 
     #[test]

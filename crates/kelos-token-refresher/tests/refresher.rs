@@ -193,9 +193,11 @@ async fn a_failed_refresh_is_retried_with_backoff_and_keeps_the_old_token() {
     );
     let file = sidecar.token_file();
     // The server mints before the sidecar writes: wait for the file, not the mint count.
-    wait_until("the first token in the file", Duration::from_secs(20), || {
-        gh.mint_count() == 1 && read(&file) == gh.minted_tokens()[0].token
-    });
+    wait_until(
+        "the first token in the file",
+        Duration::from_secs(20),
+        || gh.mint_count() == 1 && read(&file) == gh.minted_tokens()[0].token,
+    );
     let first = read(&file);
     let fault = gh.add_fault(
         Fault::status(500)

@@ -8,7 +8,6 @@
 //! `--exit-after-demo` (or `KELOS_RUN_EXIT_AFTER_DEMO=1`) exits 0 once the cancelled Task is
 //! observed, non-zero with the reason on failure or after `--timeout` seconds.
 
-mod children;
 mod demo;
 mod narrate;
 mod watch;
@@ -22,13 +21,13 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kelos_api::TaskPhase;
 use kelos_api::constants::{SOURCE_KIND_ISSUE, SOURCE_KIND_PULL_REQUEST, cancelled_by_spawner};
 use kelos_testenv::TestCluster;
+use kelos_testenv::process::{Process, Spec, free_ports, log_tail};
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch as tokio_watch;
 
-use children::{Process, Spec, free_port, log_tail};
 use demo::GitHub;
 use narrate::Narrator;
 use watch::Snapshot;
@@ -234,7 +233,8 @@ enum Outcome {
 struct Run {
     n: Narrator,
     cluster: TestCluster,
-    children: Vec<Process>,
+    /// kelos-controller, then the spawners: stopped in reverse.
+    children: Vec<Child>,
     deadline: Instant,
     timeout: u64,
     /// Dropped (the fake GitHub stopped) only after the spawners are.
@@ -616,11 +616,14 @@ impl Run {
     }
 
     async fn start_controller(&mut self, bins: &Bins) -> Result<ControllerInfo, String> {
-        let metrics = format!("127.0.0.1:{}", free_port().map_err(|e| e.to_string())?);
-        let health = format!("127.0.0.1:{}", free_port().map_err(|e| e.to_string())?);
+        let ports = free_ports(2).map_err(|e| e.to_string())?;
+        let (metrics, health) = (
+            format!("127.0.0.1:{}", ports[0]),
+            format!("127.0.0.1:{}", ports[1]),
+        );
         let log = self.cluster.dir().join("kelos-controller.log");
         let process = Process::spawn(Spec {
-            name: "kelos-controller".into(),
+            name: "kelos-controller",
             program: bins.controller.clone(),
             args: vec![
                 format!("--kubeconfig={}", self.cluster.kubeconfig_path().display()),
@@ -632,7 +635,10 @@ impl Run {
         })
         .map_err(|e| e.to_string())?;
         let pid = process.pid;
-        self.children.push(process);
+        self.children.push(Child {
+            name: "kelos-controller".into(),
+            process,
+        });
         loop {
             if http_status(&health, "/readyz").await == Some(200) {
                 break;
@@ -655,7 +661,7 @@ impl Run {
         github: &GitHub,
         name: &str,
     ) -> Result<(u32, PathBuf), String> {
-        let metrics = format!("127.0.0.1:{}", free_port().map_err(|e| e.to_string())?);
+        let metrics = format!("127.0.0.1:{}", free_ports(1).map_err(|e| e.to_string())?[0]);
         let log = self.cluster.dir().join(format!("kelos-spawner-{name}.log"));
         let mut args = vec![
             format!("--taskspawner-name={name}"),
@@ -669,7 +675,7 @@ impl Run {
             args.push(format!("--github-api-base-url={url}"));
         }
         let process = Process::spawn(Spec {
-            name: format!("kelos-spawner {name}"),
+            name: "kelos-spawner",
             program: bins.spawner.clone(),
             args,
             env: vec![("GITHUB_TOKEN".into(), github.token().into())],
@@ -677,7 +683,10 @@ impl Run {
         })
         .map_err(|e| e.to_string())?;
         let pid = process.pid;
-        self.children.push(process);
+        self.children.push(Child {
+            name: format!("kelos-spawner {name}"),
+            process,
+        });
         Ok((pid, log))
     }
 
@@ -754,14 +763,13 @@ impl Run {
 
     /// An error naming the first child that died, with the end of its log.
     fn check_children(&self) -> Result<(), String> {
-        for child in &self.children {
-            if let Some(status) = child.exit_status() {
+        for Child { name, process } in &self.children {
+            if let Some(status) = process.exit_status() {
                 return Err(format!(
-                    "{} (pid {}) exited ({status}); the end of {}:\n{}",
-                    child.name,
-                    child.pid,
-                    child.log.display(),
-                    log_tail(&child.log, 20)
+                    "{name} (pid {}) exited ({status}); the end of {}:\n{}",
+                    process.pid,
+                    process.log.display(),
+                    log_tail(&process.log, 20)
                 ));
             }
         }
@@ -798,15 +806,13 @@ impl Run {
         if let Some(watcher) = self.watcher.take() {
             watcher.abort();
         }
-        for child in self.children.iter().rev() {
-            let how = match child.stop(CHILD_GRACE) {
+        for Child { name, process } in self.children.iter().rev() {
+            let how = match process.stop(CHILD_GRACE) {
                 Some(status) => status.to_string(),
                 None => "already gone".into(),
             };
-            self.n.info(&format!(
-                "stopped {} (pid {}): {how}",
-                child.name, child.pid
-            ));
+            self.n
+                .info(&format!("stopped {name} (pid {}): {how}", process.pid));
         }
         self.children.clear();
         self.github = None;
@@ -816,6 +822,14 @@ impl Run {
             self.n.info(&format!("stopped {name} (pid {pid})"));
         }
     }
+}
+
+/// One of kelos-run's child processes, under the name the narration uses for it. The process
+/// (kelos-testenv's) is in its own group, so a Ctrl-C reaches kelos-run only, and dies with
+/// kelos-run.
+struct Child {
+    name: String,
+    process: Process,
 }
 
 struct ControllerInfo {

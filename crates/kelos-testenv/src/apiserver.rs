@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::pki::PkiFiles;
-use crate::process::{Process, Spec, log_tail};
+use crate::process::{Process, Spec, TAIL_LINES, log_tail};
 
 /// Generous for 2 cores under a parallel cargo build; it is usually a few seconds.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -130,7 +130,7 @@ pub async fn wait_ready(process: &Process, client: &kube::Client) -> Result<()> 
                 timeout: READY_TIMEOUT,
                 last_error,
                 log: process.log.clone(),
-                tail: log_tail(&process.log),
+                tail: log_tail(&process.log, TAIL_LINES),
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

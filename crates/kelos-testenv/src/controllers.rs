@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::pki::PkiFiles;
-use crate::process::{Process, Spec, log_tail};
+use crate::process::{Process, Spec, TAIL_LINES, log_tail};
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,7 +107,7 @@ pub async fn wait_healthy(process: &Process, config: &kube::Config, port: u16) -
                 timeout: READY_TIMEOUT,
                 last_error,
                 log: process.log.clone(),
-                tail: log_tail(&process.log),
+                tail: log_tail(&process.log, TAIL_LINES),
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
-use crate::process::{Process, Spec, log_tail};
+use crate::process::{Process, Spec, TAIL_LINES, log_tail};
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -56,7 +56,7 @@ pub async fn wait_healthy(process: &Process, client_port: u16) -> Result<()> {
                 timeout: READY_TIMEOUT,
                 last_error,
                 log: process.log.clone(),
-                tail: log_tail(&process.log),
+                tail: log_tail(&process.log, TAIL_LINES),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

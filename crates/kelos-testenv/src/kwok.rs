@@ -33,7 +33,7 @@ use kube::Api;
 use kube::api::PostParams;
 
 use crate::error::{Error, Result};
-use crate::process::{Process, Spec, log_tail};
+use crate::process::{Process, Spec, TAIL_LINES, log_tail};
 
 /// The stage definitions passed to `kwok --config`.
 pub const STAGES: &str = include_str!("kwok-stages.yaml");
@@ -177,7 +177,7 @@ pub(crate) async fn wait_node_ready(
                     kcm.log.display()
                 ),
                 log: kwok.log.clone(),
-                tail: log_tail(&kwok.log),
+                tail: log_tail(&kwok.log, TAIL_LINES),
             });
         }
         tokio::time::sleep(POLL).await;
@@ -206,7 +206,7 @@ pub(crate) async fn wait_default_service_account(
         };
         if Instant::now() > deadline {
             let (log, tail) = kcm
-                .map(|p| (p.log.clone(), log_tail(&p.log)))
+                .map(|p| (p.log.clone(), log_tail(&p.log, TAIL_LINES)))
                 .unwrap_or_default();
             return Err(Error::NotReady {
                 component: "kube-controller-manager (default ServiceAccount)",

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Children get `PR_SET_PDEATHSIG` and their own process group, so they die with the test
-//! binary. Logs live in [`TestCluster::dir`]; they are kept (and their path printed) when a
+//! binary ([`process`], which kelos-run also uses for its own children). Logs live in [`TestCluster::dir`]; they are kept (and their path printed) when a
 //! start fails, a test panics, or `KELOS_TESTENV_KEEP` is set.
 
 mod apiserver;
@@ -35,7 +35,7 @@ mod etcd;
 pub mod kubeconfig;
 pub mod kwok;
 mod pki;
-mod process;
+pub mod process;
 mod shared;
 mod workdir;
 

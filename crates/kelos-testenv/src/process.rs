@@ -1,9 +1,14 @@
-//! Child processes that cannot outlive the test binary.
+//! Child processes that cannot outlive the process that spawned them: the test binary's control
+//! plane here, and kelos-run's kelos-controller and kelos-spawners.
 //!
-//! Every child gets `PR_SET_PDEATHSIG = SIGKILL` and its own process group. The death signal is
-//! tied to the *thread* that forked the child, not the process, and cargo test runs every test on
-//! a short-lived thread; so all children are forked by one dedicated thread that lives as long as
-//! the process.
+//! Every child gets `PR_SET_PDEATHSIG = SIGKILL`, so it is killed when its parent dies, even by
+//! SIGKILL; and its own process group, so a Ctrl-C in the terminal reaches the parent only (which
+//! then stops the children in its own order), and [`Process::stop`] signals the child's whole
+//! group. Output goes to a log file.
+//!
+//! The death signal is tied to the *thread* that forked the child, not the process, and cargo
+//! test runs every test on a short-lived thread; so all children are forked by one dedicated
+//! thread that lives as long as the process.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -126,8 +131,8 @@ impl Process {
     }
 
     /// The error to report for a process that died during startup.
-    pub fn startup_failure(&self, status: ExitStatus) -> Error {
-        let tail = log_tail(&self.log);
+    pub(crate) fn startup_failure(&self, status: ExitStatus) -> Error {
+        let tail = log_tail(&self.log, TAIL_LINES);
         if tail.contains("address already in use") {
             return Error::AddressInUse {
                 component: self.name,
@@ -142,13 +147,18 @@ impl Process {
         }
     }
 
-    /// SIGTERM to the process group, then SIGKILL after `grace`. Idempotent.
-    pub fn stop(&self, grace: Duration) {
+    /// SIGTERM to the process group, then SIGKILL after `grace` (at once if `grace` is zero).
+    /// Returns how the process ended, or `None` if it had already been stopped (or could not be
+    /// waited for). Idempotent.
+    pub fn stop(&self, grace: Duration) -> Option<ExitStatus> {
         let mut guard = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(child) = guard.as_mut() else { return };
-        if !matches!(child.try_wait(), Ok(None)) {
-            *guard = None;
-            return;
+        let child = guard.as_mut()?;
+        match child.try_wait() {
+            Ok(None) => {}
+            exited => {
+                *guard = None;
+                return exited.ok().flatten();
+            }
         }
         // The group id is the PID we recorded (process_group(0)); it cannot have been reused
         // because we have not reaped the child yet.
@@ -157,16 +167,20 @@ impl Process {
             unsafe { libc::kill(-pgid, libc::SIGTERM) };
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
-                if !matches!(child.try_wait(), Ok(None)) {
-                    *guard = None;
-                    return;
+                match child.try_wait() {
+                    Ok(None) => {}
+                    exited => {
+                        *guard = None;
+                        return exited.ok().flatten();
+                    }
                 }
                 thread::sleep(Duration::from_millis(20));
             }
         }
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = child.wait();
+        let status = child.wait().ok();
         *guard = None;
+        status
     }
 }
 
@@ -176,9 +190,12 @@ impl Drop for Process {
     }
 }
 
-/// The last ~40 lines of a log, for error messages.
-pub fn log_tail(path: &Path) -> String {
-    const MAX: u64 = 8 * 1024;
+/// How many lines of a component's log testenv's errors quote.
+pub(crate) const TAIL_LINES: usize = 40;
+
+/// The last `lines` lines of a log (from at most its last 16 KiB), for error messages.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    const MAX: u64 = 16 * 1024;
     let Ok(mut file) = File::open(path) else {
         return String::new();
     };
@@ -187,8 +204,8 @@ pub fn log_tail(path: &Path) -> String {
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
     let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// `n` distinct free loopback ports. They are released before returning, so a caller must be
@@ -241,11 +258,25 @@ mod tests {
             "child died with its thread"
         );
         let started = Instant::now();
-        process.stop(Duration::from_secs(5));
+        let status = process.stop(Duration::from_secs(5));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "SIGTERM ignored"
         );
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.and_then(|s| s.signal()), Some(libc::SIGTERM));
         assert!(unsafe { libc::kill(process.pid as libc::pid_t, 0) } != 0);
+        assert_eq!(process.stop(Duration::ZERO), None, "not idempotent");
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("tail.log");
+        let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&log, text).unwrap();
+        assert_eq!(log_tail(&log, 2), "line 99\nline 100");
+        assert_eq!(log_tail(&log, TAIL_LINES).lines().count(), TAIL_LINES);
+        assert_eq!(log_tail(&dir.path().join("missing.log"), 5), "");
     }
 }

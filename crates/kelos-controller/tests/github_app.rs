@@ -2,7 +2,11 @@
 //! claims, PKCS#1 and PKCS#8 keys, the request GitHub sees, GHE base URLs, failures without
 //! secrets in their messages, and the Task-owned token Secret.
 //!
-//! The keys below are throwaway test keys generated for these tests only.
+//! The keys are throwaway test keys generated for these tests only (support/github_app.rs
+//! has the App's PKCS#8 key and its public half).
+
+#[path = "support/github_app.rs"]
+mod app_fixture;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +21,11 @@ use kelos_controller::github_app::{
 };
 use kelos_fake_github::{FakeGitHub, Fault};
 use serde_json::json;
+
+use app_fixture::{
+    APP_ID, APP_KEY_PKCS8, APP_PUBLIC_KEY, INSTALLATION_ID, app_secret_data, fake_github_with_app,
+    register_app,
+};
 
 const APP_KEY_PKCS1: &str = r"-----BEGIN RSA PRIVATE KEY-----
 MIIEpQIBAAKCAQEA1kLjN+xgRLnwIYucozyY+eJ66aCqvM7gm22VHd+a7Z3nB42e
@@ -45,43 +54,6 @@ oAcuJPUCgYEAnN+iidk9IzTDNAiYKsECvIkmrLh1g4gd77985bowfTdTNEKywKQt
 hmhsdX9CI+hA2TJ/Jkli3CKY18P3bcK6K44L0kOXynIRLh4k76gOEk61FNLHLYNn
 20NMTaSYHwHqsgNl4fj8z2IQVgoG9dLnSw1SE2+LjvhVa6YHSs1ljSg=
 -----END RSA PRIVATE KEY-----";
-const APP_KEY_PKCS8: &str = r"-----BEGIN PRIVATE KEY-----
-MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDWQuM37GBEufAh
-i5yjPJj54nrpoKq8zuCbbZUd35rtnecHjZ7PTOUjYBA099GMtazFldWp9umg4vDu
-K7D5AVi/rTdkgpYGzWYI0Av+aaDLyEgMkYp4JjqwaQm91NuqR9DDIi1Bg+6uj8io
-cjukkNfN5sFZMjkbJ/xa1pJ70vXWUMS5RbvTrCmj8WlceGB5Rferjfh3mDCkg5mM
-f8r44qvvvCo7n1otHjAhTOouS5VRpfUPnt9v6YPzBC70in2g9kTXBZK5WX6QWy3M
-ADWp4O+904zqdJ9jnPIywPbQzZIKH0seHUHs3yZNP1oYJxSBLSlDmtqgSHJWk0YL
-5cA1aX1zAgMBAAECggEADkVThNitHakGx600Nf24MK93QVMOt6CEtWoTcLxvCnhv
-SoGSDoTG+yD9fsiF7bwbKFYqt4eShVOM1P8WakUaVczPy1WCcHWwzb9RrAuMBrIb
-h4x9ysWYgYtVd0UBQfKQJ2ldaQLEgRU+J7BRP17YWyH7IdCLCr9baMZVxBTZ8aWZ
-A+GRyeDQ59HrRUY0Q9xCWeJVp45R6vtPoGh8MTY7rFzQ3Hmpf74HXgCkz/esw7sb
-8HEcfNsbf2IsJs/RWRC6nUdA3aRhgjr8Z5tqPnLwkbCRnp7HcZuhI949gKlMld/7
-GjOQwKA8cUgyHtQDpyqV2wA23mCKmi6h+XIOyCcneQKBgQD2moXcmLvTHoOCxYNX
-bCx0DXhGn2nGClV8H0LwXEqnGigRIwCaOGl1/kd+5HnE8Hh8ZDfRClGQuGLfLqdF
-OLepktchDfDCXyHGvGtTox7CLspQXNNFSctNnQryDNQBI7GBc8i5qIdErU1yTGaE
-5K9GmvbFip2rGA/uqbUocudtGQKBgQDebOJAFuXnLfeOvcduNtAzbPLDhCy0YTYz
-shdwfYLKhDS2MgeiQJ1wCtlz6mJg9IHa3yBoM1Ku/12HqjUzM+wiMUzvt6B3Z6qD
-TF4aOQZ52OG9hkWT3vdWsExAX7Drw5ajEaHE9+WoSZues/8NBbZMd1THHsIvGp2O
-UJbrTZ6EawKBgQC0ENTZ5TSQzeEdZfenqDc1bnh6qQBlOTp+bZ1FQT7JkZHcIYDZ
-G4P2QnwWLeK0aRqxScRwAWbZk6muabR+GRIS4kPvwOwiIbDaGs8LvTpCdEQKNh2W
-pHGs9JT/dVqAkn2UluTknChZf2njoeHh+9H4bkLur269dc58aLL9HBncUQKBgQCD
-6CrdOzcovJf9rQqikBs1BD2MOcyRRL1yNwGzkpuIIpNoIY9pZ8x2b9i555xkR1zj
-QkPjx9wXMBZ1qDlYnkhBlt87orilV3NF3npILt1qUXa+gOyuXyJr5K2z14wCpcGl
-/4TiXOlzvgNuQOzW+jY8buB2HgWnDa+2gJCgBy4k9QKBgQCc36KJ2T0jNMM0CJgq
-wQK8iSasuHWDiB3vv3zlujB9N1M0QrLApC2GaGx1f0Ij6EDZMn8mSWLcIpjXw/dt
-wrorjgvSQ5fKchEuHiTvqA4STrUU0sctg2fbQ0xNpJgfAeqyA2Xh+PzPYhBWCgb1
-0udLDVITb4uO+FVrpgdKzWWNKA==
------END PRIVATE KEY-----";
-const APP_PUBLIC_KEY: &str = r"-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1kLjN+xgRLnwIYucozyY
-+eJ66aCqvM7gm22VHd+a7Z3nB42ez0zlI2AQNPfRjLWsxZXVqfbpoOLw7iuw+QFY
-v603ZIKWBs1mCNAL/mmgy8hIDJGKeCY6sGkJvdTbqkfQwyItQYPuro/IqHI7pJDX
-zebBWTI5Gyf8WtaSe9L11lDEuUW706wpo/FpXHhgeUX3q434d5gwpIOZjH/K+OKr
-77wqO59aLR4wIUzqLkuVUaX1D57fb+mD8wQu9Ip9oPZE1wWSuVl+kFstzAA1qeDv
-vdOM6nSfY5zyMsD20M2SCh9LHh1B7N8mTT9aGCcUgS0pQ5raoEhyVpNGC+XANWl9
-cwIDAQAB
------END PUBLIC KEY-----";
 const OTHER_KEY: &str = r"-----BEGIN PRIVATE KEY-----
 MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC76zVTgFQdq7zO
 05vGV/1cqNefCKyBSVMPssjlk+BXpHtNgjpRmoUHWr5dtw9cO9XG8p0v1/6vNlWS
@@ -111,9 +83,6 @@ AJCtBYzfzoh1OIblP/6heAJP5Hchegl0mfWQXSkCgYEApNHC4sKxs8+tiyu1olwJ
 uMFGtCB4ZjTHPN/l/1m8L2c=
 -----END PRIVATE KEY-----";
 
-const APP_ID: u64 = 4242;
-const INSTALLATION_ID: u64 = 777;
-
 fn secret_data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
     pairs
         .iter()
@@ -128,11 +97,6 @@ fn creds(key: &str) -> AppCredentials {
         ("privateKey", key),
     ]))
     .expect("valid credentials")
-}
-
-fn fake_with_app(gh: &FakeGitHub) {
-    gh.register_app(APP_ID, "kelos-test-app", Some(APP_PUBLIC_KEY));
-    gh.add_installation(INSTALLATION_ID, APP_ID);
 }
 
 /// Secret material that must never appear in an error message or a Debug print.
@@ -310,8 +274,7 @@ fn api_base_urls() {
 
 #[tokio::test]
 async fn mints_a_token_from_the_fake_github() {
-    let gh = FakeGitHub::start().await;
-    fake_with_app(&gh);
+    let gh = fake_github_with_app().await;
     let client = TokenClient::new().unwrap();
     let base = api_base_url("https://github.com/acme/widgets", Some(&gh.url()));
     for key in [APP_KEY_PKCS1, APP_KEY_PKCS8] {
@@ -352,7 +315,7 @@ async fn mints_a_token_from_the_fake_github() {
 #[tokio::test]
 async fn ghe_base_url_keeps_its_path() {
     let gh = FakeGitHub::start_with_prefix("/api/v3").await;
-    fake_with_app(&gh);
+    register_app(&gh);
     assert!(gh.url().ends_with("/api/v3"));
     let client = TokenClient::new().unwrap();
     let base = api_base_url(
@@ -371,8 +334,7 @@ async fn ghe_base_url_keeps_its_path() {
 
 #[tokio::test]
 async fn a_key_github_does_not_know_gives_401_without_secrets() {
-    let gh = FakeGitHub::start().await;
-    fake_with_app(&gh);
+    let gh = fake_github_with_app().await;
     let wrong = creds(OTHER_KEY);
     let err = TokenClient::new()
         .unwrap()
@@ -406,8 +368,7 @@ async fn a_key_github_does_not_know_gives_401_without_secrets() {
 
 #[tokio::test]
 async fn unknown_installation_and_server_errors_fail_cleanly() {
-    let gh = FakeGitHub::start().await;
-    fake_with_app(&gh);
+    let gh = fake_github_with_app().await;
     let client = TokenClient::new().unwrap();
 
     let other_installation =
@@ -444,8 +405,7 @@ async fn unknown_installation_and_server_errors_fail_cleanly() {
 
 #[tokio::test]
 async fn malformed_success_bodies_timeouts_and_dead_servers_are_errors() {
-    let gh = FakeGitHub::start().await;
-    fake_with_app(&gh);
+    let gh = fake_github_with_app().await;
     let client = TokenClient::new().unwrap();
 
     let fault = gh.add_fault(Fault::malformed_json().method("POST").times(1));
@@ -537,12 +497,8 @@ fn token_secret_is_task_owned_with_the_token_under_github_token() {
 #[tokio::test]
 async fn workspace_exchange_from_secret_data() {
     let gh = FakeGitHub::start_with_prefix("/api/v3").await;
-    fake_with_app(&gh);
-    let data = secret_data(&[
-        ("appID", "4242"),
-        ("installationID", "777"),
-        ("privateKey", APP_KEY_PKCS8),
-    ]);
+    register_app(&gh);
+    let data = secret_data(&app_secret_data("777"));
     assert!(is_github_app(&data));
     let client = TokenClient::new().unwrap();
     let token = workspace_installation_token(

@@ -1,6 +1,9 @@
 //! AgentConfig injection (reference §3.6): agentsMD, plugins, skills, MCP servers with
 //! resolved Secrets, name validation and the error messages. Expected values are literals.
 
+#[path = "support/job_json.rs"]
+mod job_json;
+
 use std::collections::BTreeMap;
 
 use kelos_api::{AgentConfigSpec, Task, WorkspaceSpec};
@@ -8,6 +11,8 @@ use kelos_controller::job::{
     JobBuildError, JobImages, JobInputs, build_job, mcp_secret_names, resolve_mcp_secrets,
 };
 use serde_json::{Value, json};
+
+use job_json::{agent, env_names, init, init_names, pod};
 
 fn task(agent_type: &str) -> Task {
     serde_json::from_value(json!({
@@ -46,14 +51,6 @@ fn try_build(
         images: &JobImages::default(),
     })
     .map(|j| serde_json::to_value(j).unwrap())
-}
-
-fn pod(job: &Value) -> &Value {
-    &job["spec"]["template"]["spec"]
-}
-
-fn agent(job: &Value) -> &Value {
-    &pod(job)["containers"][0]
 }
 
 fn secret(pairs: &[(&str, &[(&str, &str)])]) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -172,14 +169,8 @@ fn plugin_init_containers_follow_the_workspace_ones() {
     .unwrap();
     let ac = config(json!({"skills": [{"source": "a/b"}], "plugins": [{"name": "p"}]}));
     let job = try_build(&task("claude-code"), Some(&ws), &ac).unwrap();
-    let names: Vec<&str> = pod(&job)["initContainers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        init_names(&job),
         [
             "git-clone",
             "workspace-files",
@@ -210,7 +201,7 @@ fn skills_alone_get_the_plugin_volume_but_no_plugin_setup() {
         &config(json!({"skills": [{"source": "a/b", "skill": ""}]})),
     )
     .unwrap();
-    let init = pod(&job)["initContainers"].as_array().unwrap();
+    let init = init(&job);
     assert_eq!(init.len(), 1);
     assert_eq!(init[0]["name"], "skills-install");
     assert_eq!(
@@ -386,14 +377,8 @@ fn agent_config_env_order_with_everything() {
         "mcpServers": [{"name": "m", "type": "stdio", "command": "c"}]
     }));
     let job = try_build(&task("opencode"), None, &ac).unwrap();
-    let names: Vec<&str> = agent(&job)["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        env_names(&job),
         [
             "KELOS_AGENT_TYPE",
             "OPENCODE_API_KEY",

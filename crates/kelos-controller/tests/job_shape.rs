@@ -2,9 +2,14 @@
 //! reference's Job (§3.1–3.3), images and pull policies, `KELOS_TASKSPAWNER`, podOverrides.
 //! Expected Jobs are JSON literals, never the builder's own output.
 
+#[path = "support/job_json.rs"]
+mod job_json;
+
 use kelos_api::{AgentType, Task};
 use kelos_controller::job::{AgentImage, JobImages, JobInputs, build_job};
 use serde_json::{Value, json};
+
+use job_json::{agent, env_names, pod};
 
 fn task(manifest: Value) -> Task {
     serde_json::from_value(manifest).expect("valid Task manifest")
@@ -158,19 +163,6 @@ agent_credential_case!(
     "CURSOR_API_KEY"
 );
 
-fn agent_container(job: &Value) -> &Value {
-    &job["spec"]["template"]["spec"]["containers"][0]
-}
-
-fn env_names(job: &Value) -> Vec<String> {
-    agent_container(job)["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn flag_images_and_pull_policies_apply_per_type() {
     let mut images = JobImages {
@@ -183,14 +175,14 @@ fn flag_images_and_pull_policies_apply_per_type() {
     images.for_agent_mut(AgentType::Gemini).pull_policy = Some(String::new());
 
     let codex = build(&simple_task("codex", "api-key"), &images, "p");
-    assert_eq!(agent_container(&codex)["image"], "registry.local/codex:v2");
-    assert_eq!(agent_container(&codex)["imagePullPolicy"], "Always");
+    assert_eq!(agent(&codex)["image"], "registry.local/codex:v2");
+    assert_eq!(agent(&codex)["imagePullPolicy"], "Always");
 
     // An empty policy leaves the field unset, as does no policy.
     let gemini = build(&simple_task("gemini", "api-key"), &images, "p");
-    assert!(agent_container(&gemini).get("imagePullPolicy").is_none());
+    assert!(agent(&gemini).get("imagePullPolicy").is_none());
     let claude = build(&simple_task("claude-code", "api-key"), &images, "p");
-    assert!(agent_container(&claude).get("imagePullPolicy").is_none());
+    assert!(agent(&claude).get("imagePullPolicy").is_none());
 }
 
 #[test]
@@ -200,7 +192,7 @@ fn custom_image_keeps_the_type_pull_policy() {
     let mut t = simple_task("claude-code", "oauth");
     t.spec.image = Some("my.registry/agent:dev".into());
     let job = build(&t, &images, "p");
-    let c = agent_container(&job);
+    let c = agent(&job);
     assert_eq!(c["name"], "claude-code");
     assert_eq!(c["image"], "my.registry/agent:dev");
     assert_eq!(c["imagePullPolicy"], "IfNotPresent");
@@ -241,7 +233,7 @@ fn model_branch_and_taskspawner_label_come_first_in_order() {
     }));
     let job = build(&t, &JobImages::default(), "p");
     assert_eq!(
-        agent_container(&job)["env"],
+        agent(&job)["env"],
         json!([
             {"name": "KELOS_MODEL", "value": "gpt-5"},
             {"name": "KELOS_BRANCH", "value": "kelos/fix-bug"},
@@ -251,25 +243,19 @@ fn model_branch_and_taskspawner_label_come_first_in_order() {
         ])
     );
     // A branch without a workspace sets the variable but adds no init container.
-    let pod = &job["spec"]["template"]["spec"];
+    let pod = pod(&job);
     assert!(pod.get("initContainers").is_none());
     assert!(pod.get("securityContext").is_none());
     assert!(pod.get("volumes").is_none());
-    assert!(agent_container(&job).get("workingDir").is_none());
+    assert!(agent(&job).get("workingDir").is_none());
 }
 
 #[test]
 fn no_taskspawner_variable_without_the_label_or_with_an_empty_one() {
     let mut t = simple_task("cursor", "api-key");
-    assert!(
-        !env_names(&build(&t, &JobImages::default(), "p"))
-            .contains(&"KELOS_TASKSPAWNER".to_string())
-    );
+    assert!(!env_names(&build(&t, &JobImages::default(), "p")).contains(&"KELOS_TASKSPAWNER"));
     t.metadata.labels = Some([("kelos.dev/taskspawner".to_string(), String::new())].into());
-    assert!(
-        !env_names(&build(&t, &JobImages::default(), "p"))
-            .contains(&"KELOS_TASKSPAWNER".to_string())
-    );
+    assert!(!env_names(&build(&t, &JobImages::default(), "p")).contains(&"KELOS_TASKSPAWNER"));
 }
 
 #[test]
@@ -301,7 +287,7 @@ fn prompt_is_the_only_argument_verbatim() {
         &JobImages::default(),
         prompt,
     );
-    assert_eq!(agent_container(&job)["args"], json!([prompt]));
+    assert_eq!(agent(&job)["args"], json!([prompt]));
 }
 
 #[test]
@@ -332,7 +318,7 @@ fn pod_overrides_apply_and_built_in_env_wins() {
     }));
     let job = build(&t, &JobImages::default(), "p");
     assert_eq!(
-        agent_container(&job)["env"],
+        agent(&job)["env"],
         json!([
             {"name": "KELOS_MODEL", "value": "opus"},
             {"name": "KELOS_AGENT_TYPE", "value": "claude-code"},
@@ -343,14 +329,11 @@ fn pod_overrides_apply_and_built_in_env_wins() {
         ])
     );
     assert_eq!(
-        agent_container(&job)["resources"],
+        agent(&job)["resources"],
         json!({"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "500m"}})
     );
     assert_eq!(job["spec"]["activeDeadlineSeconds"], 3600);
-    assert_eq!(
-        job["spec"]["template"]["spec"]["nodeSelector"],
-        json!({"pool": "agents"})
-    );
+    assert_eq!(pod(&job)["nodeSelector"], json!({"pool": "agents"}));
 }
 
 #[test]
@@ -368,5 +351,5 @@ fn override_env_may_set_a_name_the_builder_did_not_use() {
         env_names(&job),
         ["KELOS_AGENT_TYPE", "CODEX_API_KEY", "GH_TOKEN"]
     );
-    assert_eq!(agent_container(&job)["env"][0]["value"], "codex");
+    assert_eq!(agent(&job)["env"][0]["value"], "codex");
 }

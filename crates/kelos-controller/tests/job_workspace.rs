@@ -2,9 +2,14 @@
 //! token Secret, GitHub Enterprise, remotes, branch, files (and bad paths). Expected values
 //! are literals.
 
+#[path = "support/job_json.rs"]
+mod job_json;
+
 use kelos_api::{Task, WorkspaceSpec};
 use kelos_controller::job::{JobBuildError, JobImages, JobInputs, build_job};
 use serde_json::{Value, json};
+
+use job_json::{agent, init, init_names, pod};
 
 const CLONE_SCRIPT: &str = r#"git -c credential.helper= -c credential.helper='!f() { echo "username=x-access-token"; echo "password=$GITHUB_TOKEN"; }; f' "$@" && { git -C /workspace/repo config --unset-all credential.helper 2>/dev/null || true; git -C /workspace/repo config --add credential.helper '!f() { echo "username=x-access-token"; echo "password=$GITHUB_TOKEN"; }; f'; }"#;
 const BRANCH_SCRIPT: &str = r#"cd /workspace/repo && git fetch origin "$KELOS_BRANCH":"$KELOS_BRANCH" 2>/dev/null; if git rev-parse --verify refs/heads/"$KELOS_BRANCH" >/dev/null 2>&1; then git checkout "$KELOS_BRANCH"; else git checkout -b "$KELOS_BRANCH"; fi"#;
@@ -51,25 +56,6 @@ fn try_build(
 
 fn build(t: &Task, ws: &WorkspaceSpec) -> Value {
     try_build(t, ws, None).expect("job builds")
-}
-
-fn pod(job: &Value) -> &Value {
-    &job["spec"]["template"]["spec"]
-}
-
-fn agent(job: &Value) -> &Value {
-    &pod(job)["containers"][0]
-}
-
-fn init(job: &Value) -> &Vec<Value> {
-    pod(job)["initContainers"].as_array().unwrap()
-}
-
-fn init_names(job: &Value) -> Vec<&str> {
-    init(job)
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect()
 }
 
 fn secret_ref(name: &str, secret: &str, key: &str) -> Value {

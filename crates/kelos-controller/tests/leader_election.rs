@@ -6,12 +6,13 @@
 //! Every process gets `--leader-election-namespace` and `--watch-namespace` set to its test's
 //! own namespace, so the tests of this binary do not see each other.
 
+#[path = "support/process.rs"]
+mod process;
+mod task_support;
+
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,77 +22,67 @@ use kelos_api::Task;
 use kelos_controller::leader::LEASE_NAME;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
+
+use process::{Proc, free_addr};
+use task_support::WAIT;
+use task_support::http::{http_get, sample};
 
 /// The controller's lease duration, renew deadline and renew period (leader.rs defaults).
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 const RENEW_PERIOD: Duration = Duration::from_secs(5);
-const WAIT: Duration = Duration::from_secs(30);
 
 /// A `kelos-controller` child process, SIGKILLed when dropped.
 struct Controller {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
+    proc: Proc,
     metrics: SocketAddr,
     health: SocketAddr,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("probing a free port on 127.0.0.1")
-        .port()
+impl std::ops::Deref for Controller {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for Controller {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
 }
 
 impl Controller {
     /// Starts the binary with leader election on, scoped to `ns`, JSON logs to a file.
     fn start(name: &'static str, kubeconfig: &Path, ns: &str, dir: &Path) -> Controller {
-        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let health: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let out = File::create(&log).expect("creating the controller log");
-        let bin = env!("CARGO_BIN_EXE_kelos-controller");
-        // setpriv (util-linux) makes the child die with this test's thread even on a crash.
-        let mut cmd = if Path::new("/usr/bin/setpriv").exists() {
-            let mut c = Command::new("/usr/bin/setpriv");
-            c.args(["--pdeathsig", "KILL", "--", bin]);
-            c
-        } else {
-            Command::new(bin)
-        };
-        cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg("--leader-elect")
-            .arg(format!("--leader-election-namespace={ns}"))
-            .arg(format!("--watch-namespace={ns}"))
-            .arg(format!("--metrics-bind-address={metrics}"))
-            .arg(format!("--health-probe-bind-address={health}"))
-            .arg("--log-format=json")
-            .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
-            .env_remove("POD_NAMESPACE")
-            .env("NO_PROXY", "127.0.0.1")
-            .env("no_proxy", "127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        let child = cmd.spawn().expect("starting kelos-controller");
-        Controller {
+        let metrics = free_addr();
+        let health = free_addr();
+        let proc = Proc::spawn_with(
             name,
-            child,
-            log,
+            Path::new(env!("CARGO_BIN_EXE_kelos-controller")),
+            &[
+                format!("--kubeconfig={}", kubeconfig.display()),
+                "--leader-elect".to_owned(),
+                format!("--leader-election-namespace={ns}"),
+                format!("--watch-namespace={ns}"),
+                format!("--metrics-bind-address={metrics}"),
+                format!("--health-probe-bind-address={health}"),
+                "--log-format=json".to_owned(),
+            ],
+            dir,
+            |cmd| {
+                cmd.env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
+                    .env_remove("POD_NAMESPACE");
+            },
+        );
+        Controller {
+            proc,
             metrics,
             health,
         }
-    }
-
-    fn log(&self) -> String {
-        let mut s = String::new();
-        let _ = File::open(&self.log).and_then(|mut f| f.read_to_string(&mut s));
-        s
     }
 
     /// JSON log lines whose message contains `needle`.
@@ -129,12 +120,6 @@ impl Controller {
         }
     }
 
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("{} exited ({status}):\n{}", self.name, self.log());
-        }
-    }
-
     /// Waits for `/healthz` and `/readyz` to answer 200.
     async fn wait_serving(&mut self) {
         let start = Instant::now();
@@ -162,75 +147,6 @@ impl Controller {
         assert_eq!(code, 200, "{}: /metrics", self.name);
         body
     }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{sig}"), self.child.id().to_string()])
-            .status()
-            .expect("running kill")
-            .success();
-        assert!(ok, "kill -{sig} {}", self.child.id());
-    }
-
-    /// Waits up to `limit` for the process to exit.
-    async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- {} log ({}):\n{}",
-                self.name,
-                self.log.display(),
-                self.log()
-            );
-        }
-    }
-}
-
-/// A plain HTTP/1.1 GET; `None` when nothing listens.
-async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).await.ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((code, body))
-}
-
-/// Sum of the samples of `name` whose labels include all of `labels`.
-fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            let all = labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-            (n == name && all).then(|| value.parse::<f64>().ok())?
-        })
-        .sum()
 }
 
 fn created(metrics: &str, ns: &str) -> f64 {
@@ -295,15 +211,8 @@ impl Env {
     }
 
     async fn create_task(&self, name: &str) -> Task {
-        let task: Task = serde_json::from_value(json!({
-            "apiVersion": "kelos.dev/v1alpha1", "kind": "Task",
-            "metadata": {"name": name},
-            "spec": {"type": "claude-code", "prompt": "Fix the bug",
-                     "credentials": {"type": "api-key", "secretRef": {"name": "anthropic"}}}
-        }))
-        .unwrap();
         Api::<Task>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &task)
+            .create(&PostParams::default(), &task_support::task(name))
             .await
             .expect("creating Task")
     }

@@ -5,11 +5,16 @@
 //! test drives one Task to Cancelled and expects Prometheus to report
 //! `kelos_task_completed_total{phase="Cancelled"} == 1` for the test's namespace.
 
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/process.rs"]
+mod process;
+
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
@@ -19,8 +24,9 @@ use kelos_controller::metrics::Metrics;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use http::http_get;
+use process::{Proc, free_addr, output_with_stdin};
 
 const WAIT: Duration = Duration::from_secs(60);
 const JOB: &str = "kelos-controller";
@@ -45,111 +51,6 @@ fn prometheus_bins() -> (PathBuf, PathBuf) {
         panic!("hack/prometheus.sh --print printed {text:?}");
     };
     (prometheus, promtool)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("probing a free port on 127.0.0.1")
-        .port()
-}
-
-/// A child process (SIGKILLed when dropped) logging to a file that is printed on failure.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, program: &Path, args: &[String], dir: &Path) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let out = File::create(&log).unwrap();
-        // setpriv (util-linux) makes the child die with this test's thread even on a crash.
-        let mut cmd = if Path::new("/usr/bin/setpriv").exists() {
-            let mut c = Command::new("/usr/bin/setpriv");
-            c.args(["--pdeathsig", "KILL", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        };
-        let child = cmd
-            .args(args)
-            .env("NO_PROXY", "127.0.0.1")
-            .env("no_proxy", "127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name} ({}): {e}", program.display()));
-        Proc { name, child, log }
-    }
-
-    fn log(&self) -> String {
-        let mut s = String::new();
-        let _ = File::open(&self.log).and_then(|mut f| f.read_to_string(&mut s));
-        s
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("{} exited ({status}):\n{}", self.name, self.log());
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- {} log ({}):\n{}",
-                self.name,
-                self.log.display(),
-                self.log()
-            );
-        }
-    }
-}
-
-/// A plain HTTP/1.1 GET; `None` when nothing listens.
-async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).await.ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    // Prometheus' API may answer chunked; our controller does not.
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    Some((
-        code,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        },
-    ))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// Percent-encodes a query-string value.
@@ -205,8 +106,8 @@ async fn prometheus_scrapes_the_cancelled_count_and_promtool_finds_no_lint() {
     let dir = cluster.dir().join(&ns);
     std::fs::create_dir_all(&dir).unwrap();
 
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let health: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let metrics = free_addr();
+    let health = free_addr();
     let mut controller = Proc::spawn(
         "kelos-controller",
         Path::new(env!("CARGO_BIN_EXE_kelos-controller")),
@@ -255,7 +156,7 @@ async fn prometheus_scrapes_the_cancelled_count_and_promtool_finds_no_lint() {
     .await;
 
     // A real Prometheus on loopback, scraping the controller every second.
-    let prom: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let prom = free_addr();
     let config = dir.join("prometheus.yml");
     let mut f = File::create(&config).unwrap();
     write!(
@@ -369,19 +270,7 @@ async fn prometheus_scrapes_the_cancelled_count_and_promtool_finds_no_lint() {
 
 /// `promtool check metrics` on `text`: exit 0 (3 means lint findings, 1 a parse error).
 fn promtool_check_metrics(promtool: &Path, text: &str) {
-    let mut lint = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    lint.stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let lint = lint.wait_with_output().unwrap();
+    let lint = output_with_stdin(Command::new(promtool).args(["check", "metrics"]), text);
     assert!(
         lint.status.success(),
         "promtool check metrics exited {}:\n{}{}\n---- metrics:\n{text}",

@@ -11,24 +11,27 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use task_support::*;
 
-fn recorded(t: &kelos_api::Task) -> bool {
-    annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
-}
-
 /// The Job is gone, and stays gone while the controller keeps reconciling the Task.
 async fn job_gone_for_good(env: &Env, name: &str) {
     eventually(&format!("Job {name} deleted"), || env.job_gone(name)).await;
     // Poke the Task so it is reconciled again, then check nothing came back.
-    env.tasks()
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})),
-        )
-        .await
-        .unwrap();
+    env.poke(name).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!env.job_exists(name).await, "Job {name} was recreated");
+}
+
+/// t1 Running on branch `fix` of Workspace `ws` with its pod `t1-pod`, and t2 Waiting for
+/// that branch; returns t1 as it turned Running.
+async fn running_with_a_waiting_successor(env: &Env) -> kelos_api::Task {
+    env.workspace("ws").await;
+    env.create(on_branch(task("t1"), "ws", "fix")).await;
+    env.wait_job("t1").await;
+    env.pod("t1", "t1-pod").await;
+    env.job_running("t1").await;
+    let running = env.wait_phase("t1", TaskPhase::Running).await;
+    env.create(on_branch(task("t2"), "ws", "fix")).await;
+    env.wait_phase("t2", TaskPhase::Waiting).await;
+    running
 }
 
 #[tokio::test]
@@ -101,15 +104,8 @@ async fn cancel_while_waiting_fails_dependents() {
 async fn cancel_while_running_deletes_pods_with_grace_and_holds_the_branch_until_it_passes() {
     let env = Env::new("cancel-running").await;
     let _ctrl = env.start().await;
-    env.workspace("ws").await;
-    env.create(on_branch(task("t1"), "ws", "fix")).await;
-    env.wait_job("t1").await;
-    env.pod("t1", "t1-pod").await;
-    env.job_running("t1").await;
-    let running = env.wait_phase("t1", TaskPhase::Running).await;
+    let running = running_with_a_waiting_successor(&env).await;
     let started = status_of(&running).start_time.unwrap();
-    env.create(on_branch(task("t2"), "ws", "fix")).await;
-    env.wait_phase("t2", TaskPhase::Waiting).await;
 
     let grace = 6;
     let cancelled_at = Instant::now();
@@ -151,14 +147,7 @@ async fn cancel_while_running_deletes_pods_with_grace_and_holds_the_branch_until
 async fn branch_is_released_when_the_cancelled_pods_are_gone() {
     let env = Env::new("cancel-podgone").await;
     let _ctrl = env.start().await;
-    env.workspace("ws").await;
-    env.create(on_branch(task("t1"), "ws", "fix")).await;
-    env.wait_job("t1").await;
-    env.pod("t1", "t1-pod").await;
-    env.job_running("t1").await;
-    env.wait_phase("t1", TaskPhase::Running).await;
-    env.create(on_branch(task("t2"), "ws", "fix")).await;
-    env.wait_phase("t2", TaskPhase::Waiting).await;
+    running_with_a_waiting_successor(&env).await;
 
     // A long grace period, but the agent exits early: the kubelet would remove the pod.
     env.cancel("t1", json!({"cancellationGracePeriodSeconds": 300}))
@@ -187,14 +176,7 @@ async fn branch_is_released_when_the_cancelled_pods_are_gone() {
 async fn zero_grace_deletes_pods_at_once() {
     let env = Env::new("cancel-zero").await;
     let _ctrl = env.start().await;
-    env.workspace("ws").await;
-    env.create(on_branch(task("t1"), "ws", "fix")).await;
-    env.wait_job("t1").await;
-    env.pod("t1", "t1-pod").await;
-    env.job_running("t1").await;
-    env.wait_phase("t1", TaskPhase::Running).await;
-    env.create(on_branch(task("t2"), "ws", "fix")).await;
-    env.wait_phase("t2", TaskPhase::Waiting).await;
+    running_with_a_waiting_successor(&env).await;
     env.cancel("t1", json!({"cancellationGracePeriodSeconds": 0}))
         .await
         .unwrap();
@@ -301,14 +283,7 @@ async fn restarted_controller_counts_nothing_twice() {
     let ctrl = env.start().await;
     // Make sure the new controller has seen and reconciled both Tasks.
     for n in ["t1", "t2"] {
-        env.tasks()
-            .patch(
-                n,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})),
-            )
-            .await
-            .unwrap();
+        env.poke(n).await;
     }
     env.create(task("t3")).await;
     env.wait_phase("t3", TaskPhase::Pending).await;

@@ -87,10 +87,7 @@ async fn job_failure_fails_the_task() {
     assert!(status_of(&t).completion_time.is_some());
     let e = env.wait_event("t1", "TaskFailed").await;
     assert_eq!(e.type_.as_deref(), Some("Warning"));
-    env.wait_task("t1", "marker", |t| {
-        annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
-    })
-    .await;
+    env.wait_task("t1", "marker", recorded).await;
     assert_eq!(completed(&metrics(&ctrl).await, &env.ns, "Failed"), 1.0);
 }
 
@@ -154,14 +151,8 @@ async fn depends_on_fails_when_the_dependency_fails() {
     assert!(status_of(&t).completion_time.is_some());
     assert!(!env.job_exists("b").await);
     env.wait_event("b", "DependencyFailed").await;
-    env.wait_task("b", "marker", |t| {
-        annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
-    })
-    .await;
-    env.wait_task("a", "marker", |t| {
-        annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
-    })
-    .await;
+    env.wait_task("b", "marker", recorded).await;
+    env.wait_task("a", "marker", recorded).await;
     assert_eq!(completed(&metrics(&ctrl).await, &env.ns, "Failed"), 2.0);
 }
 

@@ -2,19 +2,19 @@
 //! user bound to it): a whole lifecycle, a cancellation with pod grace, events, a GitHub token
 //! Secret path and TTL deletion must all work with those permissions and no more.
 
+#[path = "support/process.rs"]
+mod process;
 mod task_support;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use kelos_api::TaskPhase;
-use kelos_api::constants::ANNOTATION_COMPLETION_RECORDED;
 use kelos_controller::job::JobImages;
 use kelos_controller::runner::{self, Options};
 use kelos_controller::task::{RunConfig, TaskConfig};
 use kube::Client;
 use serde_json::json;
 use task_support::*;
+
+use process::output_with_stdin;
 
 const USER: &str = "kelos-task-controller-rbac-test";
 
@@ -37,21 +37,12 @@ fn install_chart_role(cluster: &kelos_testenv::TestCluster) {
     let binding = format!(
         "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: {USER}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: kelos-controller-role\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: {USER}\n"
     );
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running kubectl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{role}{binding}").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        cluster
+            .kubectl()
+            .args(["apply", "--server-side", "--force-conflicts", "-f", "-"]),
+        &format!("{role}{binding}"),
+    );
     assert!(
         out.status.success(),
         "kubectl apply: {}",
@@ -128,11 +119,7 @@ async fn the_charts_role_is_enough_for_the_task_reconciler() {
     // Completion marker, then TTL deletion through the finalizer.
     env.wait_gone("t1").await;
     env.job_succeeded("t2").await;
-    let t2 = env
-        .wait_task("t2", "marker", |t| {
-            annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
-        })
-        .await;
+    let t2 = env.wait_task("t2", "marker", recorded).await;
     assert_eq!(t2.phase(), Some(TaskPhase::Succeeded));
     let m = metrics(&ctrl).await;
     assert_eq!(completed(&m, &env.ns, "Cancelled"), 1.0);

@@ -5,7 +5,7 @@
 mod task_support;
 
 use kelos_api::TaskPhase;
-use kelos_api::constants::{ANNOTATION_COMPLETION_RECORDED, LABEL_TASK};
+use kelos_api::constants::LABEL_TASK;
 use kube::api::ListParams;
 use task_support::*;
 
@@ -32,10 +32,7 @@ async fn a_task_runs_on_the_real_job_controller_and_is_cleaned_up_by_its_ttl() {
         status_of(t).pod_name == pod_name
     })
     .await;
-    env.wait_task("t1", "marker", |t| {
-        annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
-    })
-    .await;
+    env.wait_task("t1", "marker", recorded).await;
     env.wait_event("t1", "TaskSucceeded").await;
     assert_eq!(completed(&metrics(&ctrl).await, &env.ns, "Succeeded"), 1.0);
 

@@ -8,10 +8,14 @@
 //! Helm is built once from the Go module proxy by `hack/helm.sh` and cached; it runs with its
 //! cache, config and data homes in a temp dir and never touches the network.
 
+#[path = "support/poll.rs"]
+mod poll;
+#[path = "support/process.rs"]
+mod process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -24,6 +28,9 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::oneshot;
+
+use poll::wait_for;
+use process::output_with_stdin;
 
 const KUBE_VERSION: &str = "v1.36.3";
 const RELEASE_NAMESPACE: &str = "kelos-system";
@@ -101,22 +108,12 @@ fn template(namespace: &str, sets: &[&str]) -> String {
 
 /// `kubectl apply --dry-run=server` of a manifest; returns the `-o name` lines.
 fn dry_run(cluster: &TestCluster, manifest: &str) -> Vec<String> {
-    use std::io::Write;
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "--dry-run=server", "-o", "name", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        cluster
+            .kubectl()
+            .args(["apply", "--dry-run=server", "-o", "name", "-f", "-"]),
+        manifest,
+    );
     assert!(
         out.status.success(),
         "server-side dry run rejected the chart:\n{}\nmanifest:\n{manifest}",
@@ -175,24 +172,6 @@ fn assert_rbac(
         }
     }
     assert!(wrong.is_empty(), "RBAC of {user}:\n{}", wrong.join("\n"));
-}
-
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[test]

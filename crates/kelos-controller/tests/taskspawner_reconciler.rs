@@ -3,7 +3,9 @@
 //! There is no kube-controller-manager in this tier: ownership is asserted through
 //! ownerReferences, never through garbage collection.
 
-use std::future::Future;
+#[path = "support/poll.rs"]
+mod poll;
+
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -19,10 +21,30 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+use poll::wait_for;
+
 // A 2048-bit RSA key is not needed: the controller only looks at the Secret's key names.
 const FAKE_PEM: &str =
     "-----BEGIN RSA PRIVATE KEY-----\nnot-a-key\n-----END RSA PRIVATE KEY-----\n";
+
+/// A namespaced API kind with a static type (all of k8s-openapi's and kelos-api's).
+trait Object:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Object for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
 
 struct Env {
     client: Client,
@@ -64,15 +86,7 @@ impl Env {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
-    async fn create<K>(&self, value: Value) -> K
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::Serialize
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
-    {
+    async fn create<K: Object>(&self, value: Value) -> K {
         let obj: K = serde_json::from_value(value).expect("fixture decodes");
         self.api::<K>()
             .create(&PostParams::default(), &obj)
@@ -119,6 +133,29 @@ impl Env {
             "spec": { "when": when, "taskTemplate": template }
         }))
         .await
+    }
+
+    /// No `K` named `name` exists.
+    async fn absent<K: Object>(&self, name: &str) -> bool {
+        self.api::<K>().get_opt(name).await.unwrap().is_none()
+    }
+
+    /// Waits until the `K` named `name` no longer exists.
+    async fn wait_gone<K: Object>(&self, name: &str) {
+        let what = format!("{} {name} deleted", K::kind(&()));
+        wait_for(&what, || async {
+            self.absent::<K>(name).await.then_some(())
+        })
+        .await;
+    }
+
+    /// A githubIssues spawner on a public github.com Workspace `ws`, once its Deployment
+    /// exists.
+    async fn deployed_issues_spawner(&self, name: &str) -> Deployment {
+        self.workspace("ws", "https://github.com/acme/widgets", None)
+            .await;
+        self.spawner(name, issues(), Some("ws")).await;
+        self.deployment(name).await
     }
 
     async fn patch_spawner(&self, name: &str, patch: Value) {
@@ -175,23 +212,6 @@ impl Env {
                 .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
         })
         .await
-    }
-}
-
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {TIMEOUT:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -469,11 +489,7 @@ async fn cron_spawner_gets_a_one_shot_cronjob_and_suspends_it() {
         Some("Created spawner CronJob nightly with schedule 0 3 * * *")
     );
     assert!(
-        env.api::<Deployment>()
-            .get_opt("nightly")
-            .await
-            .unwrap()
-            .is_none(),
+        env.absent::<Deployment>("nightly").await,
         "cron spawners get no Deployment"
     );
 
@@ -518,10 +534,7 @@ async fn cron_spawner_gets_a_one_shot_cronjob_and_suspends_it() {
 #[tokio::test]
 async fn switching_modes_deletes_the_stale_workload() {
     let env = env("ts-switch").await;
-    env.workspace("ws", "https://github.com/acme/widgets", None)
-        .await;
-    env.spawner("flip", issues(), Some("ws")).await;
-    env.deployment("flip").await;
+    env.deployed_issues_spawner("flip").await;
     env.spawner_where("flip", "deploymentName", |ts| {
         status_of(ts).1 == Some("flip")
     })
@@ -534,15 +547,7 @@ async fn switching_modes_deletes_the_stale_workload() {
     )
     .await;
     env.cronjob("flip").await;
-    wait_for("Deployment deleted", || async {
-        env.api::<Deployment>()
-            .get_opt("flip")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.wait_gone::<Deployment>("flip").await;
     let ts = env
         .spawner_where("flip", "cronJobName set, deploymentName cleared", |ts| {
             status_of(ts).2 == Some("flip") && status_of(ts).1.is_none()
@@ -556,15 +561,7 @@ async fn switching_modes_deletes_the_stale_workload() {
     )
     .await;
     env.deployment("flip").await;
-    wait_for("CronJob deleted", || async {
-        env.api::<CronJob>()
-            .get_opt("flip")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.wait_gone::<CronJob>("flip").await;
     env.spawner_where("flip", "deploymentName set, cronJobName cleared", |ts| {
         status_of(ts).1 == Some("flip") && status_of(ts).2.is_none()
     })
@@ -795,10 +792,7 @@ async fn secret_changes_switch_between_pat_and_app() {
 #[tokio::test]
 async fn workspace_changes_are_picked_up() {
     let env = env("ts-ws").await;
-    env.workspace("ws", "https://github.com/acme/widgets", None)
-        .await;
-    env.spawner("s", issues(), Some("ws")).await;
-    env.deployment("s").await;
+    env.deployed_issues_spawner("s").await;
     let patch = json!({ "spec": { "repo": "https://github.com/other/gadgets" } });
     env.api::<Workspace>()
         .patch("ws", &PatchParams::default(), &Patch::Merge(&patch))
@@ -852,10 +846,7 @@ async fn fork_override_uses_its_owner_and_keeps_the_enterprise_host() {
 #[tokio::test]
 async fn drift_is_corrected() {
     let env = env("ts-drift").await;
-    env.workspace("ws", "https://github.com/acme/widgets", None)
-        .await;
-    env.spawner("s", issues(), Some("ws")).await;
-    env.deployment("s").await;
+    env.deployed_issues_spawner("s").await;
     env.spawner_where("s", "Pending", |ts| status_of(ts).1 == Some("s"))
         .await;
 
@@ -912,13 +903,7 @@ async fn missing_workspace_requeues_with_an_event_until_it_exists() {
         Some("Workspace later not found, requeuing")
     );
     assert_eq!(event.type_.as_deref(), Some("Normal"));
-    assert!(
-        env.api::<Deployment>()
-            .get_opt("s")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(env.absent::<Deployment>("s").await);
     env.workspace("later", "https://github.com/acme/widgets", None)
         .await;
     let d = env.deployment("s").await;
@@ -975,10 +960,7 @@ async fn jira_spawner_gets_jira_args_and_env() {
 #[tokio::test]
 async fn deletion_removes_the_finalizer_and_leaves_spawned_tasks() {
     let env = env("ts-delete").await;
-    env.workspace("ws", "https://github.com/acme/widgets", None)
-        .await;
-    env.spawner("gone", issues(), Some("ws")).await;
-    env.deployment("gone").await;
+    env.deployed_issues_spawner("gone").await;
     env.spawner_where("gone", "finalizer", |ts| !ts.finalizers().is_empty())
         .await;
     env.create::<Task>(json!({
@@ -993,15 +975,7 @@ async fn deletion_removes_the_finalizer_and_leaves_spawned_tasks() {
         .delete("gone", &DeleteParams::default())
         .await
         .unwrap();
-    wait_for("TaskSpawner gone", || async {
-        env.api::<TaskSpawner>()
-            .get_opt("gone")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.wait_gone::<TaskSpawner>("gone").await;
     // Spawned Tasks have no ownerReference to the TaskSpawner and stay.
     let task = env.api::<Task>().get("gone-1").await.unwrap();
     assert!(task.owner_references().is_empty());
@@ -1050,15 +1024,7 @@ async fn a_foreign_workload_with_the_same_name_is_left_alone() {
         json!({ "spec": { "when": { "cron": null, "githubIssues": {} } } }),
     )
     .await;
-    wait_for("own CronJob deleted", || async {
-        env.api::<CronJob>()
-            .get_opt("clash")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.wait_gone::<CronJob>("clash").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let d = env.api::<Deployment>().get("clash").await.unwrap();
     assert_eq!(d.metadata.generation, foreign.metadata.generation);

@@ -4,6 +4,13 @@
 //! plane never makes.
 #![allow(dead_code)]
 
+#[path = "../support/github_app.rs"]
+mod app_fixture;
+#[path = "../support/http.rs"]
+pub mod http;
+#[path = "../support/poll.rs"]
+mod poll;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,16 +19,20 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::api::events::v1::Event;
-use kelos_api::{Task, TaskPhase, Workspace};
+use kelos_api::constants::ANNOTATION_COMPLETION_RECORDED;
+use kelos_api::{AgentConfig, Task, TaskPhase, Workspace};
 use kelos_controller::job::{JobImages, job_labels};
 use kelos_controller::runner::{self, Options, Running};
 use kelos_controller::task::{RunConfig, TaskConfig};
+use kelos_fake_github::FakeGitHub;
+use kelos_testenv::TestCluster;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use app_fixture::*;
+pub use http::sample;
+pub use poll::{WAIT, wait_for};
 
 pub struct Env {
     pub client: Client,
@@ -30,23 +41,21 @@ pub struct Env {
 
 impl Env {
     pub async fn new(prefix: &str) -> Env {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let cluster = kelos_testenv::shared().await;
-        let client = cluster.client().await;
-        let ns = cluster.namespace(prefix).await;
-        Env { client, ns }
+        Self::in_cluster(kelos_testenv::shared(), prefix).await
     }
 
     /// In the simulated cluster (kube-controller-manager, kube-scheduler, KWOK).
     pub async fn new_full(prefix: &str) -> Env {
+        Self::in_cluster(kelos_testenv::shared_full(), prefix).await
+    }
+
+    /// Test logs on (`RUST_LOG`), then a fresh namespace in the shared `cluster`.
+    async fn in_cluster(cluster: impl Future<Output = &'static TestCluster>, prefix: &str) -> Env {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let cluster = kelos_testenv::shared_full().await;
+        let cluster = cluster.await;
         let client = cluster.client().await;
         let ns = cluster.namespace(prefix).await;
         Env { client, ns }
@@ -58,6 +67,15 @@ impl Env {
         self.start_with(TaskConfig {
             images: JobImages::default(),
             github_api_base_url: None,
+        })
+        .await
+    }
+
+    /// As [`Env::start`], exchanging GitHub App tokens with `gh`.
+    pub async fn start_with_github(&self, gh: &FakeGitHub) -> Running {
+        self.start_with(TaskConfig {
+            images: JobImages::default(),
+            github_api_base_url: Some(gh.url()),
         })
         .await
     }
@@ -98,6 +116,11 @@ impl Env {
             .expect("creating Secret");
     }
 
+    /// A GitHub App Secret for the test App and `installation_id`.
+    pub async fn app_secret(&self, name: &str, installation_id: &str) {
+        self.secret(name, &app_secret_data(installation_id)).await;
+    }
+
     pub fn tasks(&self) -> Api<Task> {
         Api::namespaced(self.client.clone(), &self.ns)
     }
@@ -136,6 +159,42 @@ impl Env {
             .expect("creating Workspace");
     }
 
+    /// A Workspace on github.com/acme/widgets authenticated by the Secret `secret`.
+    pub async fn secret_workspace(&self, name: &str, secret: &str) {
+        self.workspace_spec(
+            name,
+            json!({"repo": "https://github.com/acme/widgets.git", "secretRef": {"name": secret}}),
+        )
+        .await;
+    }
+
+    /// An AgentConfig with one HTTP MCP server whose headers come from the Secret `secret`.
+    pub async fn mcp_agent_config(&self, name: &str, secret: &str) {
+        let ac: AgentConfig = serde_json::from_value(json!({
+            "apiVersion": "kelos.dev/v1alpha1", "kind": "AgentConfig",
+            "metadata": {"name": name},
+            "spec": {"mcpServers": [{"name": "tools", "type": "http", "url": "https://mcp.example",
+                                      "headersFrom": {"secretRef": {"name": secret}}}]}
+        }))
+        .unwrap();
+        Api::<AgentConfig>::namespaced(self.client.clone(), &self.ns)
+            .create(&Default::default(), &ac)
+            .await
+            .unwrap();
+    }
+
+    /// A metadata-only change, so the controller reconciles the Task again.
+    pub async fn poke(&self, name: &str) {
+        self.tasks()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Polls the Task until `pred` holds.
     pub async fn wait_task(&self, name: &str, what: &str, pred: impl Fn(&Task) -> bool) -> Task {
         let api = self.tasks();
@@ -166,15 +225,10 @@ impl Env {
     }
 
     pub async fn wait_job(&self, name: &str) -> Job {
-        let api = self.jobs();
-        let start = Instant::now();
-        loop {
-            if let Some(j) = api.get_opt(name).await.unwrap() {
-                return j;
-            }
-            assert!(start.elapsed() < WAIT, "Job {name} never created");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(&format!("Job {name}"), || async {
+            self.jobs().get_opt(name).await.unwrap()
+        })
+        .await
     }
 
     pub async fn job_gone(&self, name: &str) -> bool {
@@ -183,14 +237,10 @@ impl Env {
 
     /// Polls the pod until `pred` holds.
     pub async fn wait_pod(&self, name: &str, pred: impl Fn(&Pod) -> bool) -> Pod {
-        let start = Instant::now();
-        loop {
-            if let Some(p) = self.pods().get_opt(name).await.unwrap().filter(|p| pred(p)) {
-                return p;
-            }
-            assert!(start.elapsed() < WAIT, "pod {name}: condition never held");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(&format!("pod {name} to match"), || async {
+            self.pods().get_opt(name).await.unwrap().filter(|p| pred(p))
+        })
+        .await
     }
 
     pub async fn job_exists(&self, name: &str) -> bool {
@@ -303,19 +353,13 @@ impl Env {
     }
 
     pub async fn wait_event(&self, task: &str, reason: &str) -> Event {
-        let start = Instant::now();
-        loop {
-            if let Some(e) = self
-                .events(task)
+        wait_for(&format!("a {reason} event for {task}"), || async {
+            self.events(task)
                 .await
                 .into_iter()
                 .find(|e| e.reason.as_deref() == Some(reason))
-            {
-                return e;
-            }
-            assert!(start.elapsed() < WAIT, "no {reason} event for {task}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -325,11 +369,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < WAIT, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(what, || async { check().await.then_some(()) }).await
 }
 
 /// A minimal Task.
@@ -348,10 +388,22 @@ pub fn with_deps(mut t: Task, deps: &[&str]) -> Task {
     t
 }
 
-pub fn on_branch(mut t: Task, workspace: &str, branch: &str) -> Task {
+pub fn with_workspace(mut t: Task, workspace: &str) -> Task {
     t.spec.workspace_ref = Some(kelos_api::WorkspaceReference {
         name: workspace.into(),
     });
+    t
+}
+
+pub fn with_agent_config(mut t: Task, agent_config: &str) -> Task {
+    t.spec.agent_config_ref = Some(kelos_api::AgentConfigReference {
+        name: agent_config.into(),
+    });
+    t
+}
+
+pub fn on_branch(t: Task, workspace: &str, branch: &str) -> Task {
+    let mut t = with_workspace(t, workspace);
     t.spec.branch = Some(branch.into());
     t
 }
@@ -361,26 +413,11 @@ pub fn with_ttl(mut t: Task, ttl: i32) -> Task {
     t
 }
 
-/// `GET /metrics` over plain HTTP.
+/// A plain HTTP/1.1 GET that must be answered.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr)
+    http::http_get(addr, path)
         .await
-        .expect("connecting");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
+        .unwrap_or_else(|| panic!("GET http://{addr}{path}: no answer"))
 }
 
 /// Value of `kelos_task_completed_total` for `ns` and `phase` (0 when absent).
@@ -390,25 +427,6 @@ pub fn completed(metrics: &str, ns: &str, phase: &str) -> f64 {
         "kelos_task_completed_total",
         &[("namespace", ns), ("phase", phase)],
     )
-}
-
-/// Sum of the samples of `name` whose labels include all of `labels`.
-pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            if n != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-            all.then(|| value.parse::<f64>().ok()).flatten()
-        })
-        .sum()
 }
 
 pub async fn metrics(running: &Running) -> String {
@@ -423,6 +441,11 @@ pub fn status_of(t: &Task) -> kelos_api::TaskStatus {
 
 pub fn annotations(t: &Task) -> BTreeMap<String, String> {
     t.metadata.annotations.clone().unwrap_or_default()
+}
+
+/// The controller has recorded the Task's completion (its metrics are counted).
+pub fn recorded(t: &Task) -> bool {
+    annotations(t).contains_key(ANNOTATION_COMPLETION_RECORDED)
 }
 
 /// Now, at the second precision the apiserver stores.

@@ -153,6 +153,20 @@ fn created(metrics: &str, ns: &str) -> f64 {
     sample(metrics, "kelos_task_created_total", &[("namespace", ns)])
 }
 
+/// `kelos_task_created_total` of `ctrl` once it reaches `expected` (or the last value seen at
+/// the deadline): the counter moves just after the Job create returns, so a Job can be visible
+/// a moment before its count.
+async fn created_settled(ctrl: &Controller, ns: &str, expected: f64) -> f64 {
+    let start = Instant::now();
+    loop {
+        let value = created(&ctrl.metrics().await, ns);
+        if value == expected || start.elapsed() > WAIT {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 struct Env {
     client: Client,
     ns: String,
@@ -300,7 +314,7 @@ async fn one_leader_writes_and_a_standby_takes_over_within_the_lease_duration() 
     assert!(!standby.log_lines("standing by").is_empty());
 
     // Only the leader wrote: the standby created nothing. Scraped before the kill.
-    let leader_created = created(&leader.metrics().await, &env.ns);
+    let leader_created = created_settled(&leader, &env.ns, 3.0).await;
     let standby_created = created(&standby.metrics().await, &env.ns);
     assert_eq!((leader_created, standby_created), (3.0, 0.0));
     let jobs_before: BTreeMap<String, String> = env
@@ -379,7 +393,7 @@ async fn one_leader_writes_and_a_standby_takes_over_within_the_lease_duration() 
         let now = jobs.iter().find(|j| j.name_any() == *name).unwrap();
         assert_eq!(now.uid().as_ref(), Some(uid), "Job {name} was recreated");
     }
-    let standby_created = created(&standby.metrics().await, &env.ns);
+    let standby_created = created_settled(&standby, &env.ns, 4.0).await;
     assert_eq!(
         standby_created, 4.0,
         "the new leader created only the new Jobs"
@@ -563,6 +577,6 @@ async fn a_partitioned_leader_stops_before_its_lease_expires() {
     );
     env.create_task("after").await;
     env.wait_jobs(&["after"]).await;
-    assert_eq!(created(&b.metrics().await, &env.ns), 1.0);
+    assert_eq!(created_settled(&b, &env.ns, 1.0).await, 1.0);
     b.assert_running();
 }

@@ -34,7 +34,8 @@ async fn missing_workspace_secret_fails_the_task() {
         json!({"repo": "https://github.com/o/r.git", "secretRef": {"name": "missing"}}),
     )
     .await;
-    env.create(with_ttl(with_workspace(task("t1"), "ws"), 1))
+    // completionTime has whole seconds, so a 1 s TTL can expire before one poll sees Failed.
+    env.create(with_ttl(with_workspace(task("t1"), "ws"), 3))
         .await;
     assert_failed_before_job(
         &env,

@@ -324,46 +324,22 @@ async fn reconcile_deployment(
     ts: &TaskSpawner,
     parts: &PodParts,
 ) -> Result<Action, Error> {
-    let namespace = ts.namespace().unwrap_or_default();
     let name = ts.name_any();
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let desired = desired_deployment(ts, parts, &ctx.config);
-    let created = match api.get_opt(&name).await? {
-        None => {
-            api.create(&PostParams::default(), &desired).await?;
-            ctx.event(
-                ts,
-                EventType::Normal,
-                REASON_DEPLOYMENT_CREATED,
-                format!("Created spawner Deployment {name}"),
-            )
-            .await;
-            tracing::info!(namespace, name, "created the spawner Deployment");
-            true
-        }
-        Some(actual) => {
-            if !is_controlled_by(actual.owner_references(), &ts.uid().unwrap_or_default()) {
-                return Err(Error::NotOwned {
-                    kind: "Deployment",
-                    namespace,
-                    name,
-                });
-            }
-            if drift::deployment_drifted(&actual, &desired) {
-                let updated = drift::updated_deployment(&actual, &desired);
-                api.replace(&name, &PostParams::default(), &updated).await?;
-                ctx.event(
-                    ts,
-                    EventType::Normal,
-                    REASON_DEPLOYMENT_UPDATED,
-                    format!("Updated spawner Deployment {name}"),
-                )
-                .await;
-                tracing::info!(namespace, name, "updated the spawner Deployment");
-            }
-            false
-        }
-    };
+    let created = apply_workload(
+        ctx,
+        ts,
+        desired,
+        WorkloadKind {
+            kind: "Deployment",
+            created_reason: REASON_DEPLOYMENT_CREATED,
+            created_note: format!("Created spawner Deployment {name}"),
+            updated_reason: REASON_DEPLOYMENT_UPDATED,
+            drifted: drift::deployment_drifted,
+            updated: drift::updated_deployment,
+        },
+    )
+    .await?;
     let workload = Workload::Deployment {
         name: &name,
         created,
@@ -377,53 +353,92 @@ async fn reconcile_cronjob(
     ts: &TaskSpawner,
     parts: &PodParts,
 ) -> Result<Action, Error> {
-    let namespace = ts.namespace().unwrap_or_default();
     let name = ts.name_any();
-    let api: Api<CronJob> = Api::namespaced(ctx.client.clone(), &namespace);
     let desired = desired_cronjob(ts, parts, &ctx.config);
     let schedule = desired.spec.schedule.clone();
-    let created = match api.get_opt(&name).await? {
-        None => {
-            api.create(&PostParams::default(), &desired).await?;
-            ctx.event(
-                ts,
-                EventType::Normal,
-                REASON_CRONJOB_CREATED,
-                format!("Created spawner CronJob {name} with schedule {schedule}"),
-            )
-            .await;
-            tracing::info!(namespace, name, schedule, "created the spawner CronJob");
-            true
-        }
-        Some(actual) => {
-            if !is_controlled_by(actual.owner_references(), &ts.uid().unwrap_or_default()) {
-                return Err(Error::NotOwned {
-                    kind: "CronJob",
-                    namespace,
-                    name,
-                });
-            }
-            if drift::cronjob_drifted(&actual, &desired) {
-                let updated = drift::updated_cronjob(&actual, &desired);
-                api.replace(&name, &PostParams::default(), &updated).await?;
-                ctx.event(
-                    ts,
-                    EventType::Normal,
-                    REASON_CRONJOB_UPDATED,
-                    format!("Updated spawner CronJob {name}"),
-                )
-                .await;
-                tracing::info!(namespace, name, "updated the spawner CronJob");
-            }
-            false
-        }
-    };
+    let created = apply_workload(
+        ctx,
+        ts,
+        desired,
+        WorkloadKind {
+            kind: "CronJob",
+            created_reason: REASON_CRONJOB_CREATED,
+            created_note: format!("Created spawner CronJob {name} with schedule {schedule}"),
+            updated_reason: REASON_CRONJOB_UPDATED,
+            drifted: drift::cronjob_drifted,
+            updated: drift::updated_cronjob,
+        },
+    )
+    .await?;
     let workload = Workload::CronJob {
         name: &name,
         created,
     };
     write_status(ctx, ts, workload).await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// What differs between the spawner's two workload kinds when applying them.
+struct WorkloadKind<K> {
+    kind: &'static str,
+    created_reason: &'static str,
+    created_note: String,
+    updated_reason: &'static str,
+    drifted: fn(&K, &K) -> bool,
+    updated: fn(&K, &K) -> K,
+}
+
+/// Creates the spawner workload named after the TaskSpawner, or corrects its drift. Returns
+/// whether it was created. A same-named workload the TaskSpawner does not control is an error,
+/// never overwritten.
+async fn apply_workload<K>(
+    ctx: &Context,
+    ts: &TaskSpawner,
+    desired: K,
+    how: WorkloadKind<K>,
+) -> Result<bool, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let namespace = ts.namespace().unwrap_or_default();
+    let name = ts.name_any();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let kind = how.kind;
+    match api.get_opt(&name).await? {
+        None => {
+            api.create(&PostParams::default(), &desired).await?;
+            ctx.event(ts, EventType::Normal, how.created_reason, how.created_note)
+                .await;
+            tracing::info!(namespace, name, kind, "created the spawner workload");
+            Ok(true)
+        }
+        Some(actual) => {
+            if !is_controlled_by(actual.owner_references(), &ts.uid().unwrap_or_default()) {
+                return Err(Error::NotOwned {
+                    kind,
+                    namespace,
+                    name,
+                });
+            }
+            if (how.drifted)(&actual, &desired) {
+                let updated = (how.updated)(&actual, &desired);
+                api.replace(&name, &PostParams::default(), &updated).await?;
+                ctx.event(
+                    ts,
+                    EventType::Normal,
+                    how.updated_reason,
+                    format!("Updated spawner {kind} {name}"),
+                )
+                .await;
+                tracing::info!(namespace, name, kind, "updated the spawner workload");
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// Merge-patches the controller's status fields, conditioned on the resourceVersion the

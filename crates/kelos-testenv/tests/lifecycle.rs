@@ -55,39 +55,15 @@ async fn shutdown_stops_processes_and_removes_the_temp_dir() {
 /// cleanup code runs) its etcd and kube-apiserver die too, through PR_SET_PDEATHSIG.
 #[test]
 fn children_die_with_a_killed_owner() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kelos-cluster"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut pids = Vec::new();
-    let mut kubeconfig = None;
-    let mut kubectl = None;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        eprintln!("{line}");
-        if let Some(rest) = line.strip_prefix("kelos-cluster: pids ") {
-            pids = rest
-                .split_whitespace()
-                .map(|kv| kv.split_once('=').unwrap().1.parse::<u32>().unwrap())
-                .collect();
-        }
-        if let Some(path) = line.strip_prefix("kelos-cluster: kubectl ") {
-            kubectl = Some(PathBuf::from(path));
-        }
-        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-            kubeconfig = Some(PathBuf::from(path));
-            break;
-        }
-    }
-    // Keep draining its stdout: a closed pipe would kill it (EPIPE) on its next line.
-    std::thread::spawn(move || lines.for_each(drop));
-    let kubeconfig = kubeconfig.expect("kelos-cluster did not print its KUBECONFIG");
+    let Started {
+        mut child,
+        pids,
+        kubeconfig,
+        kubectl,
+    } = start_cluster(&[]);
     assert_eq!(pids.len(), 2);
 
     // The Kelos CRDs are served.
-    let kubectl = kubectl.expect("kelos-cluster did not print its kubectl");
     let cache = tempfile::tempdir().unwrap();
     let out = Command::new(kubectl)
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
@@ -144,37 +120,12 @@ async fn full_tier_shutdown_stops_every_process_in_reverse_order() {
 /// SIGKILLed owner takes all five processes with it.
 #[test]
 fn full_cluster_runs_jobs_and_its_children_die_with_a_killed_owner() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kelos-cluster"))
-        .arg("--full")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut pids = Vec::new();
-    let mut kubeconfig = None;
-    let mut kubectl = None;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        eprintln!("{line}");
-        if let Some(rest) = line.strip_prefix("kelos-cluster: pids ") {
-            pids = rest
-                .split_whitespace()
-                .map(|kv| kv.split_once('=').unwrap().1.parse::<u32>().unwrap())
-                .collect();
-        }
-        if let Some(path) = line.strip_prefix("kelos-cluster: kubectl ") {
-            kubectl = Some(PathBuf::from(path));
-        }
-        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-            kubeconfig = Some(PathBuf::from(path));
-            break;
-        }
-    }
-    // Keep draining its stdout: a closed pipe would kill it (EPIPE) on its next line.
-    std::thread::spawn(move || lines.for_each(drop));
-    let kubeconfig = kubeconfig.expect("kelos-cluster did not print its KUBECONFIG");
-    let kubectl = kubectl.expect("kelos-cluster did not print its kubectl");
+    let Started {
+        mut child,
+        pids,
+        kubeconfig,
+        kubectl,
+    } = start_cluster(&["--full"]);
     assert_eq!(pids.len(), 5, "{pids:?}");
 
     let cache = tempfile::tempdir().unwrap();
@@ -229,4 +180,52 @@ fn full_cluster_runs_jobs_and_its_children_die_with_a_killed_owner() {
         );
     }
     std::fs::remove_dir_all(kubeconfig.parent().unwrap()).unwrap();
+}
+
+/// A `kelos-cluster` process and what it printed once it was up.
+struct Started {
+    child: std::process::Child,
+    pids: Vec<u32>,
+    kubeconfig: PathBuf,
+    kubectl: PathBuf,
+}
+
+/// Starts `kelos-cluster` with `args` and reads its startup lines up to `export KUBECONFIG=`.
+fn start_cluster(args: &[&str]) -> Started {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kelos-cluster"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut pids = Vec::new();
+    let mut kubeconfig = None;
+    let mut kubectl = None;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        eprintln!("{line}");
+        if let Some(rest) = line.strip_prefix("kelos-cluster: pids ") {
+            pids = rest
+                .split_whitespace()
+                .map(|kv| kv.split_once('=').unwrap().1.parse::<u32>().unwrap())
+                .collect();
+        }
+        if let Some(path) = line.strip_prefix("kelos-cluster: kubectl ") {
+            kubectl = Some(PathBuf::from(path));
+        }
+        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
+            kubeconfig = Some(PathBuf::from(path));
+            break;
+        }
+    }
+    // Keep draining its stdout: a closed pipe would kill it (EPIPE) on its next line.
+    std::thread::spawn(move || lines.for_each(drop));
+    let kubeconfig = kubeconfig.expect("kelos-cluster did not print its KUBECONFIG");
+    Started {
+        child,
+        pids,
+        kubeconfig,
+        kubectl: kubectl.expect("kelos-cluster did not print its kubectl"),
+    }
 }

@@ -31,10 +31,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    kelos_testenv::repo_root()
 }
 
 /// The target directory `cargo test` builds into (`<target>/debug/kelos-run`).

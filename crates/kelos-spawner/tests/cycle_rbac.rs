@@ -495,7 +495,7 @@ async fn a_role_without_tasks_status_cannot_cancel_and_that_is_caught() {
     let spawner = spawner_as(&env, &as_spawner);
     let report = cycle(&spawner, &log, "create without tasks/status").await;
     let name = format!("{NAME}-{n}");
-    assert_eq!(report.created, [name.clone()]);
+    assert_eq!(report.created, std::slice::from_ref(&name));
     env.set_phase(&name, TaskPhase::Running).await;
     env.repo.close(n);
     let report = spawner.run_cycle().await.unwrap();

@@ -1,7 +1,7 @@
 //! Finding the Go-built binaries. `hack/test-bins.sh` owns the cache layout and the build; we
 //! only ask it for the directory (which builds on a cold cache, under its flock).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
@@ -15,13 +15,25 @@ pub const REQUIRED_FULL: [&str; 5] = [
     "kube-scheduler",
 ];
 
-/// The repository root, from this crate's location (`crates/kelos-testenv`).
+/// The repository root, found at run time: the nearest ancestor holding `hack/test-bins.sh`,
+/// starting from `CARGO_MANIFEST_DIR` (set by `cargo test`/`cargo run` for the process) or the
+/// working directory (`make run`, `make cluster`). Not `env!("CARGO_MANIFEST_DIR")`: cargo
+/// reuses a binary built in another checkout from a shared target dir without rebuilding it,
+/// and a compile-time path would then point at that other (possibly deleted) checkout.
 pub fn repo_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(manifest_dir)
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .expect("neither CARGO_MANIFEST_DIR nor a working directory");
+    start
+        .ancestors()
+        .find(|dir| dir.join("hack/test-bins.sh").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no Kelos checkout (hack/test-bins.sh) at or above {}; run from the repository",
+                start.display()
+            )
+        })
         .to_owned()
 }
 

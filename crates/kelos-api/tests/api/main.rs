@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The workspace root, from this crate's manifest dir, so tests work from any cwd.
+/// The workspace root, from this crate's manifest dir. Read at run time (cargo sets it for the
+/// test process): a compile-time path goes stale when cargo reuses this binary from a shared
+/// target dir for a checkout elsewhere.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
         .ancestors()
         .nth(2)
         .expect("crates/kelos-api sits two levels below the workspace root")
